@@ -1,0 +1,1 @@
+"""Adapters that translate outside systems into commands (email, JIRA, monitoring, Kafka, HTTP)."""

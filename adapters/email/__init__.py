@@ -1,0 +1,1 @@
+"""Email adapter (inbound mail, outbound notifications)."""

@@ -1,0 +1,1 @@
+"""JIRA adapter (two-way sync)."""

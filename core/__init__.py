@@ -1,0 +1,1 @@
+"""Core application: commands, handlers, the Engine service, persistence seams."""

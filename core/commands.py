@@ -1,0 +1,291 @@
+"""Commands: plain typed orders. Adapters, the CLI and the HTTP API only ever build these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from opsledger.core.domain.errors import InputError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """Who asks, when it happened (None: the engine's clock), and an optional idempotency key."""
+
+    actor: str = "system"
+    at: datetime | None = None
+    idempotency_key: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-native form (datetimes as ISO text), for idempotency records and the bus."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TicketCommand(Command):
+    ticket: str
+
+
+# -- opening ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenTicket(Command):
+    """Open any kind of ticket; priority comes from the matrix unless overridden with a reason."""
+
+    kind: str
+    summary: str
+    description: str = ""
+    impact: str = "medium"
+    urgency: str = "medium"
+    priority_override: str | None = None
+    service: str | None = None
+    ci: str | None = None
+    reporter: str = ""
+    customer: str | None = None
+    channel: str = "api"
+    received_at: datetime | None = None
+    group: str | None = None
+    assignee: str | None = None
+    external_system: str | None = None
+    external_id: str | None = None
+    change_type: str = "normal"
+    risk: str = "medium"
+    planned_start: datetime | None = None
+    planned_end: datetime | None = None
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssignTicket(TicketCommand):
+    group: str
+    assignee: str | None = None
+    tier: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcknowledgeTicket(TicketCommand):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddComment(TicketCommand):
+    body: str
+    public: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCustomerReply(TicketCommand):
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoldTicket(TicketCommand):
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResumeTicket(TicketCommand):
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EscalateTicket(TicketCommand):
+    """``functional``: to the next tier's group (``to``); ``hierarchical``: to a manager."""
+
+    mode: str
+    to: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolveTicket(TicketCommand):
+    code: str
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CloseTicket(TicketCommand):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReopenTicket(TicketCommand):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelTicket(TicketCommand):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangePriority(TicketCommand):
+    impact: str
+    urgency: str
+    reason: str
+    override: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkRecords(Command):
+    """Link two records; the inverse link is recorded on the target in the same transaction."""
+
+    source: str
+    relation: str
+    target: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordExternalReference(TicketCommand):
+    system: str
+    reference: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordSatisfaction(TicketCommand):
+    score: int
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordComplaint(TicketCommand):
+    text: str
+
+
+# -- incidents and problems -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclareMajorIncident(TicketCommand):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClearMajorIncident(TicketCommand):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordRootCause(TicketCommand):
+    root_cause: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordKnownError(TicketCommand):
+    workaround: str
+    root_cause: str | None = None
+
+
+# -- changes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitChangeForApproval(TicketCommand):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApproveChange(TicketCommand):
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectChange(TicketCommand):
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartChangeImplementation(TicketCommand):
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompleteChangeImplementation(TicketCommand):
+    succeeded: bool
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReviewChange(TicketCommand):
+    notes: str
+
+
+# -- configuration items --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegisterCI(Command):
+    ci_type: str
+    name: str
+    owner: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    status: str = "live"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateCIAttributes(Command):
+    ci: str
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeCIOwner(Command):
+    ci: str
+    owner: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeCIStatus(Command):
+    ci: str
+    status: str
+
+
+def _all_commands() -> dict[str, type[Command]]:
+    return {
+        name: value
+        for name, value in globals().items()
+        if isinstance(value, type)
+        and issubclass(value, Command)
+        and value not in (Command, TicketCommand)
+    }
+
+
+COMMANDS: dict[str, type[Command]] = _all_commands()
+
+
+def command_from_dict(name: str, data: dict[str, Any]) -> Command:
+    """Build a command from JSON-native data (the bus and HTTP path), naming bad fields."""
+    from opsledger.core.clock import parse_instant
+
+    cls = COMMANDS.get(name)
+    if cls is None:
+        raise InputError("command", f"unknown command {name!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise InputError(unknown[0], f"not a field of {name}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, str) and "datetime" in str(known[key].type):
+            value = parse_instant(value, key)
+        values[key] = value
+    try:
+        return cls(**values)
+    except TypeError as e:
+        missing = [f for f, spec in known.items() if f not in values and _required(spec)]
+        raise InputError(missing[0] if missing else "command", str(e)) from None
+
+
+def _required(spec: Any) -> bool:
+    from dataclasses import MISSING
+
+    return spec.default is MISSING and spec.default_factory is MISSING

@@ -1,0 +1,1 @@
+"""Pure domain model: aggregates, events, value objects, lifecycle and priority rules."""

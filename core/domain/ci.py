@@ -1,0 +1,128 @@
+"""Configuration items: what the services run on, so incidents and changes can point at it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from eventsourcing.domain import event
+from opsledger.core.domain.errors import DomainError, InputError
+from opsledger.core.domain.records import LedgerRecord, RecordKind
+
+
+class CIStatus(StrEnum):
+    PLANNED = "planned"
+    LIVE = "live"
+    RETIRED = "retired"
+
+
+_NEXT_STATUS = {
+    CIStatus.PLANNED: {CIStatus.LIVE, CIStatus.RETIRED},
+    CIStatus.LIVE: {CIStatus.RETIRED},
+    CIStatus.RETIRED: set(),
+}
+
+
+def _scalar_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    for key, value in attributes.items():
+        if not isinstance(key, str) or not key:
+            raise InputError("attributes", f"attribute name {key!r} must be a non-empty string")
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise InputError(f"attributes.{key}", "must be a string, number, boolean or null")
+    return dict(attributes)
+
+
+class ConfigurationItem(LedgerRecord):
+    """A CI: type, name, owner, free attributes, relations and a planned/live/retired status."""
+
+    kind = RecordKind.CONFIGURATION_ITEM
+
+    @event("Registered")
+    def __init__(
+        self,
+        *,
+        number: str,
+        ci_type: str,
+        name: str,
+        owner: str | None,
+        attributes: dict[str, Any],
+        status: str,
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self._init_record(number, actor)
+        self.ci_type = ci_type
+        self.name = name
+        self.owner = owner
+        self.attributes = dict(attributes)
+        self.status = status
+
+    @classmethod
+    def check_new(
+        cls, *, ci_type: str, name: str, attributes: dict[str, Any], status: str
+    ) -> tuple[str, str, dict[str, Any], str]:
+        """Validate registration input before a number is spent on it."""
+        if not ci_type.strip():
+            raise InputError("ci_type", "must not be empty")
+        if not name.strip():
+            raise InputError("name", "must not be empty")
+        try:
+            status = CIStatus(status).value
+        except ValueError:
+            raise InputError("status", f"{status!r} is not planned, live or retired") from None
+        return ci_type.strip(), name.strip(), _scalar_attributes(attributes), status
+
+    def update_attributes(self, *, changes: dict[str, Any], actor: str, at: datetime) -> None:
+        """Set attributes (a None value removes one); a no-op update records nothing."""
+        changes = _scalar_attributes(changes)
+        effective = {k: v for k, v in changes.items() if self.attributes.get(k) != v}
+        effective = {
+            k: v for k, v in effective.items() if not (v is None and k not in self.attributes)
+        }
+        if effective:
+            self._attributes_updated(changes=effective, actor=actor, timestamp=at)
+
+    @event("AttributesUpdated")
+    def _attributes_updated(self, changes: dict[str, Any], actor: str, timestamp: datetime) -> None:
+        for key, value in changes.items():
+            if value is None:
+                self.attributes.pop(key, None)
+            else:
+                self.attributes[key] = value
+
+    def change_owner(self, *, owner: str, actor: str, at: datetime) -> None:
+        if not owner.strip():
+            raise InputError("owner", "must not be empty")
+        if owner != self.owner:
+            self._owner_changed(owner=owner.strip(), actor=actor, timestamp=at)
+
+    @event("OwnerChanged")
+    def _owner_changed(self, owner: str, actor: str, timestamp: datetime) -> None:
+        self.owner = owner
+
+    def change_status(self, *, status: str, actor: str, at: datetime) -> None:
+        """planned -> live -> retired; a retired CI stays retired."""
+        try:
+            new = CIStatus(status)
+        except ValueError:
+            raise InputError("status", f"{status!r} is not planned, live or retired") from None
+        if new not in _NEXT_STATUS[CIStatus(self.status)]:
+            raise DomainError(self.number, self.status, f"change status to {new.value}")
+        self._status_changed(status=new.value, actor=actor, timestamp=at)
+
+    @event("StatusChanged")
+    def _status_changed(self, status: str, actor: str, timestamp: datetime) -> None:
+        self.status = status
+
+    def as_dict(self) -> dict[str, Any]:
+        data = self.base_dict()
+        data.update(
+            ci_type=self.ci_type,
+            name=self.name,
+            owner=self.owner,
+            attributes=dict(self.attributes),
+            status=self.status,
+            opened_by=self.opened_by,
+        )
+        return data

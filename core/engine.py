@@ -1,0 +1,340 @@
+"""The Engine: the application service that runs commands against the event store.
+
+It loads aggregates, lets the handler decide, and saves everything one command touched in
+one transaction, together with the idempotency record. Conflicts between concurrent writers
+are retried a bounded number of times. Reads (a ticket now, at a version, at an instant, its
+history) come straight from the stored events.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import ApplicationRecorder, RecordConflictError, Recording
+from opsledger.core.chain import ChainReport
+from opsledger.core.clock import Clock, SystemClock, ensure_utc
+from opsledger.core.codec import OrjsonTranscoder, TypedMapper
+from opsledger.core.commands import Command
+from opsledger.core.domain.errors import ConflictError, InputError, NotFoundError
+from opsledger.core.domain.priority import PriorityMatrix
+from opsledger.core.domain.records import LedgerRecord, RecordKind, format_number, record_id
+from opsledger.core.domain.records import normalise_number as _normalise
+from opsledger.core.handlers import HANDLERS
+from opsledger.core.idempotency import CommandRecord, command_record_id
+from opsledger.core.numbering import TicketCounter, counter_id
+from opsledger.core.persistence import verify_recorder
+from opsledger.core.settings import Settings, postgres_env
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", bound=LedgerRecord)
+_META = ("originator_id", "originator_version", "timestamp", "actor", "originator_topic")
+
+
+class Ledger(Application[UUID]):
+    """eventsourcing application: orjson codec, chained process recorder, counter snapshots."""
+
+    name = "opsledger"
+    snapshotting_intervals = {TicketCounter: 250}  # noqa: RUF012 (eventsourcing's API)
+
+    def construct_mapper(self) -> TypedMapper:
+        return TypedMapper(transcoder=OrjsonTranscoder())
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        # A process recorder, so the Kafka worker can save tracking with the events.
+        return cast(ApplicationRecorder, self.factory.process_recorder())
+
+
+def ledger_env(settings: Settings) -> dict[str, str]:
+    """eventsourcing's configuration for the chosen store."""
+    env = {
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        "AGGREGATE_CACHE_FASTFORWARD": "y",
+        "DEEPCOPY_FROM_AGGREGATE_CACHE": "y",
+        "CREATE_TABLE": "y",
+    }
+    if settings.database_url:
+        env |= postgres_env(settings.database_url)
+        env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"
+        env["PROCESS_RECORDER_TOPIC"] = "opsledger.core.persistence_pg:ChainedPostgresRecorder"
+    else:
+        env["PERSISTENCE_MODULE"] = "eventsourcing.sqlite"
+        env["SQLITE_DBNAME"] = settings.db_path
+        env["SQLITE_LOCK_TIMEOUT"] = "30"
+        env["PROCESS_RECORDER_TOPIC"] = "opsledger.core.persistence:ChainedSQLiteRecorder"
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a command did: the record it was about and the events it recorded."""
+
+    number: str
+    version: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    duplicate: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"number": self.number, "version": self.version, "events": self.events}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, duplicate: bool) -> Outcome:
+        return cls(data["number"], data["version"], list(data["events"]), duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One recorded event, as a person or an auditor reads it."""
+
+    version: int
+    event: str
+    at: datetime
+    actor: str
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "event": self.event,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "details": self.details,
+        }
+
+
+class _Unit:
+    """One attempt at one command: the records it loaded or created, numbered on demand."""
+
+    def __init__(self, engine: Engine, at: datetime, actor: str) -> None:
+        self.engine = engine
+        self.at = at
+        self.actor = actor
+        self.matrix: PriorityMatrix = engine.settings.matrix
+        self.reopen_window: timedelta = engine.settings.reopen_window
+        self.touched: dict[UUID, Aggregate] = {}
+
+    def load(self, number: str, kind: type[R]) -> R:
+        rid = record_id(number)
+        record = self.touched.get(rid) or self.engine._load(rid, number)
+        if not isinstance(record, kind):
+            expected = getattr(kind, "kind", None)
+            what = expected.value.replace("_", " ") if expected else "record"
+            raise InputError("ticket", f"{record.number} is not a {what}")  # type: ignore[attr-defined]
+        self.touched[rid] = record
+        return record
+
+    def allocate(self, kind: RecordKind) -> str:
+        cid = counter_id(kind)
+        counter = self.touched.get(cid)
+        if counter is None:
+            try:
+                counter = self.engine.app.repository.get(cid)
+            except AggregateNotFoundError:
+                counter = TicketCounter(kind=kind.value, timestamp=self.at)
+            self.touched[cid] = counter
+        return cast(TicketCounter, counter).allocate(self.at)
+
+    def add(self, record: LedgerRecord) -> None:
+        self.touched[record.id] = record
+
+
+class Engine:
+    """The public embedding API: ``Engine().open_incident(...)``, ``engine.get("INC-000001")``."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.app = Ledger(env=ledger_env(self.settings))
+        self._listeners: list[Callable[[Sequence[Recording[UUID]]], None]] = []
+
+    # -- lifecycle of the engine itself ----------------------------------------------------
+
+    def close(self) -> None:
+        self.app.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def subscribe(self, listener: Callable[[Sequence[Recording[UUID]]], None]) -> None:
+        """Call ``listener`` with each command's recordings after they are committed.
+
+        A failing listener is logged and never fails the command that was already recorded.
+        """
+        self._listeners.append(listener)
+
+    # -- commands --------------------------------------------------------------------------
+
+    def execute(self, command: Command) -> Outcome:
+        """Run one command: recorded completely and once, or not at all."""
+        handler = HANDLERS.get(type(command))
+        if handler is None:
+            raise InputError("command", f"no handler for {type(command).__name__}")
+        at = ensure_utc(command.at, "at") if command.at is not None else self.clock.now()
+        actor = command.actor.strip() if isinstance(command.actor, str) else ""
+        if not actor:
+            raise InputError("actor", "must be a non-empty string")
+        key = command.idempotency_key
+        if key is not None:
+            if not key.strip():
+                raise InputError("idempotency_key", "must not be blank")
+            prior = self._prior(key, command)
+            if prior is not None:
+                return prior
+        retries = max(1, self.settings.conflict_retries)
+        for attempt in range(retries):
+            unit = _Unit(self, at, actor)
+            number = handler(command, unit)
+            aggregates: list[Aggregate] = [a for a in unit.touched.values() if a.pending_events]
+            events = [
+                {
+                    "record": getattr(a, "number", None),
+                    "version": e.originator_version,
+                    "event": type(e).__name__,
+                }
+                for a in aggregates
+                for e in a.pending_events
+                if not isinstance(a, TicketCounter)
+            ]
+            primary = unit.touched[record_id(number)]
+            outcome = Outcome(number, primary.version, events)
+            if key is not None:
+                aggregates.append(
+                    CommandRecord(
+                        key=key,
+                        command=type(command).__name__,
+                        result=outcome.to_dict(),
+                        actor=actor,
+                        timestamp=at,
+                    )
+                )
+            try:
+                recordings = self.app.save(*aggregates)
+            except RecordConflictError:
+                if key is not None and (prior := self._prior(key, command)) is not None:
+                    return prior  # a concurrent duplicate won the race
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                continue
+            self._notify(recordings)
+            return outcome
+        raise ConflictError(
+            f"{type(command).__name__}: gave up after {retries} attempts; concurrent writers "
+            "kept changing the same records"
+        )
+
+    def _prior(self, key: str, command: Command) -> Outcome | None:
+        try:
+            record = cast(CommandRecord, self.app.repository.get(command_record_id(key)))
+        except AggregateNotFoundError:
+            return None
+        if record.command != type(command).__name__:
+            raise ConflictError(
+                f"idempotency key {key!r} was already used for {record.command}, "
+                f"not {type(command).__name__}"
+            )
+        return Outcome.from_dict(record.result, duplicate=True)
+
+    def _notify(self, recordings: Sequence[Recording[UUID]]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(recordings)
+            except Exception:
+                log.exception("event listener failed", extra={"listener": repr(listener)})
+
+    def _load(self, rid: UUID, number: str) -> LedgerRecord:
+        try:
+            return cast(LedgerRecord, self.app.repository.get(rid))
+        except AggregateNotFoundError:
+            raise NotFoundError("ticket", _normalise(number)) from None
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def record(self, number: str) -> LedgerRecord:
+        """The aggregate itself (a private copy): for embedding code that wants attributes."""
+        return self._load(record_id(number), number)
+
+    def get(self, number: str) -> dict[str, Any]:
+        """Current state of a ticket or CI as JSON-native data."""
+        return cast(dict[str, Any], self.record(number).as_dict())  # type: ignore[attr-defined]
+
+    def get_as_of(
+        self, number: str, *, version: int | None = None, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """The record as it was at a version, or at an instant (the last event at or before it)."""
+        if (version is None) == (at is None):
+            raise InputError("as_of", "give exactly one of version or at")
+        rid = record_id(number)
+        if at is not None:
+            at = ensure_utc(at, "at")
+            version = None
+            for e in self.app.events.get(rid):
+                if e.timestamp > at:  # type: ignore[attr-defined]
+                    break
+                version = e.originator_version
+            if version is None:
+                self._load(rid, number)  # not found at all -> NotFoundError
+                raise NotFoundError("ticket", f"{_normalise(number)} as of {at.isoformat()}")
+        elif version is not None and version < 1:
+            raise InputError("version", "must be 1 or more")
+        record: Any
+        try:
+            record = self.app.repository.get(rid, version=version)
+        except AggregateNotFoundError:
+            raise NotFoundError("ticket", _normalise(number)) from None
+        data = cast(dict[str, Any], record.as_dict())
+        if version is not None and data["version"] < version:
+            raise NotFoundError("version", f"{version} of {data['number']}")
+        return data
+
+    def history(self, number: str) -> list[HistoryEntry]:
+        """Every event of a record, oldest first."""
+        rid = record_id(number)
+        entries = [
+            HistoryEntry(
+                version=e.originator_version,
+                event=type(e).__name__,
+                at=e.timestamp,  # type: ignore[attr-defined]
+                actor=getattr(e, "actor", ""),
+                details={
+                    k: (v.isoformat() if isinstance(v, datetime) else v)
+                    for k, v in vars(e).items()
+                    if k not in _META
+                },
+            )
+            for e in self.app.events.get(rid)
+        ]
+        if not entries:
+            raise NotFoundError("ticket", _normalise(number))
+        return entries
+
+    def last_number(self, kind: RecordKind) -> int:
+        """How many records of a kind were ever numbered (numbers are gapless from 1)."""
+        try:
+            counter = cast(TicketCounter, self.app.repository.get(counter_id(kind)))
+        except AggregateNotFoundError:
+            return 0
+        return counter.last
+
+    def numbers(self, kind: RecordKind) -> Iterator[str]:
+        """Every number of a kind, in order."""
+        for sequence in range(1, self.last_number(kind) + 1):
+            yield format_number(kind, sequence)
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the whole event log and check its hash chain (the audit tools build on this)."""
+        return verify_recorder(self.app.recorder)

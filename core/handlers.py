@@ -1,0 +1,392 @@
+"""One handler per command: load, decide (the aggregate checks its rules), hand back to save."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from opsledger.core import commands as c
+from opsledger.core.clock import ensure_utc
+from opsledger.core.domain.ci import ConfigurationItem
+from opsledger.core.domain.errors import InputError
+from opsledger.core.domain.priority import (
+    PriorityMatrix,
+    parse_impact,
+    parse_priority,
+    parse_urgency,
+)
+from opsledger.core.domain.records import LedgerRecord, RecordKind, Relation, check_relation
+from opsledger.core.domain.ticket import Ticket
+from opsledger.core.domain.tickets import (
+    TICKET_CLASSES,
+    Change,
+    ChangeType,
+    Incident,
+    Problem,
+    Risk,
+)
+
+R = TypeVar("R", bound=LedgerRecord)
+
+
+class Unit(Protocol):
+    """What a handler may do: load records, number new ones, read the rules in force."""
+
+    at: datetime
+    actor: str
+    matrix: PriorityMatrix
+    reopen_window: timedelta
+
+    def load(self, number: str, kind: type[R]) -> R: ...
+
+    def allocate(self, kind: RecordKind) -> str: ...
+
+    def add(self, record: LedgerRecord) -> None: ...
+
+
+Handler = Callable[[Any, Unit], str]
+HANDLERS: dict[type[c.Command], Handler] = {}
+C = TypeVar("C", bound=c.Command)
+
+
+def handles(command: type[C]) -> Callable[[Callable[[C, Unit], str]], Callable[[C, Unit], str]]:
+    def register(fn: Callable[[C, Unit], str]) -> Callable[[C, Unit], str]:
+        HANDLERS[command] = fn
+        return fn
+
+    return register
+
+
+def _kind(value: str) -> RecordKind:
+    kind: RecordKind | None
+    try:
+        kind = RecordKind(value.lower().replace("-", "_").replace(" ", "_"))
+    except ValueError:
+        kind = None
+    if kind is None or kind not in TICKET_CLASSES:
+        allowed = ", ".join(k.value for k in TICKET_CLASSES)
+        raise InputError("kind", f"{value!r} is not one of {allowed}")
+    return kind
+
+
+def _choice(enum: Any, value: str, field: str) -> str:
+    try:
+        return str(enum(value).value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)
+        raise InputError(field, f"{value!r} is not one of {allowed}") from None
+
+
+def _optional_instant(value: datetime | None, field: str) -> datetime | None:
+    return ensure_utc(value, field) if value is not None else None
+
+
+@handles(c.OpenTicket)
+def open_ticket(cmd: c.OpenTicket, u: Unit) -> str:
+    kind = _kind(cmd.kind)
+    summary = cmd.summary.strip() if isinstance(cmd.summary, str) else ""
+    if not summary:
+        raise InputError("summary", "must be a non-empty string")
+    impact, urgency = parse_impact(cmd.impact).value, parse_urgency(cmd.urgency).value
+    priority = (
+        parse_priority(cmd.priority_override)
+        if cmd.priority_override
+        else u.matrix.priority(impact, urgency)
+    ).value
+    ci = u.load(cmd.ci, ConfigurationItem).number if cmd.ci else None
+    if (cmd.external_system is None) != (cmd.external_id is None):
+        raise InputError("external_id", "external_system and external_id go together")
+    extra: dict[str, Any] = {}
+    if kind is RecordKind.CHANGE:
+        extra = {
+            "change_type": _choice(ChangeType, cmd.change_type, "change_type"),
+            "risk": _choice(Risk, cmd.risk, "risk"),
+            "planned_start": _optional_instant(cmd.planned_start, "planned_start"),
+            "planned_end": _optional_instant(cmd.planned_end, "planned_end"),
+        }
+        start, end = extra["planned_start"], extra["planned_end"]
+        if start and end and end <= start:
+            raise InputError("planned_end", "must be after planned_start")
+    number = u.allocate(kind)
+    ticket = TICKET_CLASSES[kind](
+        number=number,
+        summary=summary,
+        description=cmd.description,
+        impact=impact,
+        urgency=urgency,
+        priority=priority,
+        service=cmd.service or None,
+        ci=ci,
+        reporter=cmd.reporter or u.actor,
+        customer=cmd.customer,
+        channel=cmd.channel,
+        actor=u.actor,
+        timestamp=u.at,
+        received_at=_optional_instant(cmd.received_at, "received_at"),
+        **extra,
+    )
+    u.add(ticket)
+    if cmd.external_system and cmd.external_id:
+        ticket.record_external_reference(
+            cmd.external_system, cmd.external_id, actor=u.actor, at=u.at
+        )
+    if ci is not None:
+        _link(u, ticket, Relation.AFFECTS_CI, u.load(ci, ConfigurationItem))
+    if cmd.group:
+        ticket.assign(group=cmd.group, assignee=cmd.assignee, actor=u.actor, at=u.at)
+    return number
+
+
+def _ticket(u: Unit, number: str) -> Ticket:
+    return u.load(number, Ticket)
+
+
+@handles(c.AssignTicket)
+def assign(cmd: c.AssignTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.assign(group=cmd.group, assignee=cmd.assignee, tier=cmd.tier, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.AcknowledgeTicket)
+def acknowledge(cmd: c.AcknowledgeTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.acknowledge(actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.AddComment)
+def add_comment(cmd: c.AddComment, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.add_comment(body=cmd.body, public=bool(cmd.public), actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.RecordCustomerReply)
+def customer_reply(cmd: c.RecordCustomerReply, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.record_customer_reply(body=cmd.body, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.HoldTicket)
+def hold(cmd: c.HoldTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.hold(reason=cmd.reason, note=cmd.note, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.ResumeTicket)
+def resume(cmd: c.ResumeTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.resume(note=cmd.note, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.EscalateTicket)
+def escalate(cmd: c.EscalateTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    if cmd.mode == "functional":
+        t.escalate_functionally(to_group=cmd.to, reason=cmd.reason, actor=u.actor, at=u.at)
+    elif cmd.mode == "hierarchical":
+        t.escalate_hierarchically(to=cmd.to, reason=cmd.reason, actor=u.actor, at=u.at)
+    else:
+        raise InputError("mode", f"{cmd.mode!r} is not functional or hierarchical")
+    return t.number
+
+
+@handles(c.ResolveTicket)
+def resolve(cmd: c.ResolveTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.resolve(code=cmd.code, notes=cmd.notes, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.CloseTicket)
+def close(cmd: c.CloseTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.close(actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.ReopenTicket)
+def reopen(cmd: c.ReopenTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.reopen(reason=cmd.reason, window=u.reopen_window, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.CancelTicket)
+def cancel(cmd: c.CancelTicket, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.cancel(reason=cmd.reason, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.ChangePriority)
+def change_priority(cmd: c.ChangePriority, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.change_priority(
+        impact=parse_impact(cmd.impact).value,
+        urgency=parse_urgency(cmd.urgency).value,
+        override=parse_priority(cmd.override).value if cmd.override else None,
+        reason=cmd.reason,
+        matrix=u.matrix,
+        actor=u.actor,
+        at=u.at,
+    )
+    return t.number
+
+
+def _link(u: Unit, source: LedgerRecord, relation: Relation, target: LedgerRecord) -> None:
+    if source.id == target.id:
+        raise InputError("target", "a record cannot be linked to itself")
+    check_relation(relation, source.kind, target.kind)
+    source.link(relation, target.number, actor=u.actor, at=u.at)
+    target.link(relation.inverse, source.number, actor=u.actor, at=u.at)
+
+
+@handles(c.LinkRecords)
+def link(cmd: c.LinkRecords, u: Unit) -> str:
+    relation = Relation(_choice(Relation, cmd.relation, "relation"))
+    source = u.load(cmd.source, LedgerRecord)
+    _link(u, source, relation, u.load(cmd.target, LedgerRecord))
+    return source.number
+
+
+@handles(c.RecordExternalReference)
+def external_reference(cmd: c.RecordExternalReference, u: Unit) -> str:
+    t = u.load(cmd.ticket, LedgerRecord)
+    t.record_external_reference(cmd.system, cmd.reference, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.RecordSatisfaction)
+def satisfaction(cmd: c.RecordSatisfaction, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.record_satisfaction(score=cmd.score, comment=cmd.comment, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.RecordComplaint)
+def complaint(cmd: c.RecordComplaint, u: Unit) -> str:
+    t = _ticket(u, cmd.ticket)
+    t.record_complaint(text=cmd.text, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.DeclareMajorIncident)
+def declare_major(cmd: c.DeclareMajorIncident, u: Unit) -> str:
+    t = u.load(cmd.ticket, Incident)
+    t.declare_major(reason=cmd.reason, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.ClearMajorIncident)
+def clear_major(cmd: c.ClearMajorIncident, u: Unit) -> str:
+    t = u.load(cmd.ticket, Incident)
+    t.clear_major(reason=cmd.reason, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.RecordRootCause)
+def root_cause(cmd: c.RecordRootCause, u: Unit) -> str:
+    t = u.load(cmd.ticket, Problem)
+    t.record_root_cause(root_cause=cmd.root_cause, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.RecordKnownError)
+def known_error(cmd: c.RecordKnownError, u: Unit) -> str:
+    t = u.load(cmd.ticket, Problem)
+    t.record_known_error(
+        workaround=cmd.workaround, root_cause=cmd.root_cause, actor=u.actor, at=u.at
+    )
+    return t.number
+
+
+@handles(c.SubmitChangeForApproval)
+def submit_change(cmd: c.SubmitChangeForApproval, u: Unit) -> str:
+    t = u.load(cmd.ticket, Change)
+    t.submit_for_approval(actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.ApproveChange)
+def approve_change(cmd: c.ApproveChange, u: Unit) -> str:
+    t = u.load(cmd.ticket, Change)
+    t.approve(note=cmd.note, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.RejectChange)
+def reject_change(cmd: c.RejectChange, u: Unit) -> str:
+    t = u.load(cmd.ticket, Change)
+    t.reject(note=cmd.note, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.StartChangeImplementation)
+def start_change(cmd: c.StartChangeImplementation, u: Unit) -> str:
+    t = u.load(cmd.ticket, Change)
+    t.start_implementation(actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.CompleteChangeImplementation)
+def complete_change(cmd: c.CompleteChangeImplementation, u: Unit) -> str:
+    t = u.load(cmd.ticket, Change)
+    t.complete_implementation(
+        succeeded=bool(cmd.succeeded), notes=cmd.notes, actor=u.actor, at=u.at
+    )
+    return t.number
+
+
+@handles(c.ReviewChange)
+def review_change(cmd: c.ReviewChange, u: Unit) -> str:
+    t = u.load(cmd.ticket, Change)
+    t.review_implementation(notes=cmd.notes, actor=u.actor, at=u.at)
+    return t.number
+
+
+@handles(c.RegisterCI)
+def register_ci(cmd: c.RegisterCI, u: Unit) -> str:
+    ci_type, name, attributes, status = ConfigurationItem.check_new(
+        ci_type=cmd.ci_type, name=cmd.name, attributes=cmd.attributes, status=cmd.status
+    )
+    number = u.allocate(RecordKind.CONFIGURATION_ITEM)
+    u.add(
+        ConfigurationItem(
+            number=number,
+            ci_type=ci_type,
+            name=name,
+            owner=cmd.owner,
+            attributes=attributes,
+            status=status,
+            actor=u.actor,
+            timestamp=u.at,
+        )
+    )
+    return number
+
+
+@handles(c.UpdateCIAttributes)
+def update_ci(cmd: c.UpdateCIAttributes, u: Unit) -> str:
+    ci = u.load(cmd.ci, ConfigurationItem)
+    ci.update_attributes(changes=cmd.changes, actor=u.actor, at=u.at)
+    return ci.number
+
+
+@handles(c.ChangeCIOwner)
+def ci_owner(cmd: c.ChangeCIOwner, u: Unit) -> str:
+    ci = u.load(cmd.ci, ConfigurationItem)
+    ci.change_owner(owner=cmd.owner, actor=u.actor, at=u.at)
+    return ci.number
+
+
+@handles(c.ChangeCIStatus)
+def ci_status(cmd: c.ChangeCIStatus, u: Unit) -> str:
+    ci = u.load(cmd.ci, ConfigurationItem)
+    ci.change_status(status=cmd.status, actor=u.actor, at=u.at)
+    return ci.number

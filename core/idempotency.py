@@ -1,0 +1,34 @@
+"""Idempotency keys as events: a command record saved atomically with the command's effects.
+
+The record's id is derived from the key, so a second attempt with the same key collides on
+version 1 even from another process, and the first result can be read back after a restart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+from opsledger.core.domain.records import NUMBER_NAMESPACE
+
+
+def command_record_id(key: str) -> UUID:
+    return uuid5(NUMBER_NAMESPACE, f"command:{key}")
+
+
+class CommandRecord(Aggregate):
+    """Which command a key was first used for, and what it produced."""
+
+    @staticmethod
+    def create_id(key: str) -> UUID:
+        return command_record_id(key)
+
+    @event("CommandAccepted")
+    def __init__(
+        self, key: str, command: str, result: dict[str, Any], actor: str, timestamp: datetime
+    ) -> None:
+        self.key = key
+        self.command = command
+        self.result = result

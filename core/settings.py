@@ -1,0 +1,95 @@
+"""One typed settings object, built at the entry point from flags and OPSLEDGER_* variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from opsledger.core.domain.errors import InputError
+from opsledger.core.domain.priority import PriorityMatrix
+
+DEFAULT_DB = "opsledger.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the engine needs to know about where it runs; passed down, never re-read."""
+
+    db_path: str = DEFAULT_DB
+    database_url: str | None = None
+    reopen_window: timedelta = timedelta(days=7)
+    matrix: PriorityMatrix = field(default_factory=PriorityMatrix)
+    conflict_retries: int = 50
+    aggregate_cache_size: int = 10_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``OPSLEDGER_*`` variables; keyword overrides (from CLI flags) win when not None."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if env.get("OPSLEDGER_DB"):
+            values["db_path"] = env["OPSLEDGER_DB"]
+        if env.get("OPSLEDGER_DATABASE_URL"):
+            values["database_url"] = env["OPSLEDGER_DATABASE_URL"]
+        if env.get("OPSLEDGER_REOPEN_WINDOW_DAYS"):
+            values["reopen_window"] = timedelta(
+                days=_number(env["OPSLEDGER_REOPEN_WINDOW_DAYS"], "OPSLEDGER_REOPEN_WINDOW_DAYS")
+            )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        if settings.database_url is not None:
+            postgres_env(settings.database_url)  # fail early, naming the variable
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def backend(self) -> str:
+        return "postgres" if self.database_url else "sqlite"
+
+    @property
+    def location(self) -> str:
+        """Where the events live, for people (password hidden)."""
+        if self.database_url:
+            parts = urlsplit(self.database_url)
+            host = parts.hostname or "localhost"
+            port = f":{parts.port}" if parts.port else ""
+            return f"postgresql://{parts.username or ''}@{host}{port}{parts.path}"
+        return str(Path(self.db_path).resolve())
+
+
+def _number(text: str, name: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(name, f"{text!r} is not a number") from None
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """eventsourcing's POSTGRES_* variables from a ``postgresql://user:pw@host:port/db`` URL.
+
+    ``?schema=NAME`` selects a schema (tests use one per run).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise InputError(
+            "OPSLEDGER_DATABASE_URL", "expected postgresql://user[:password]@host[:port]/database"
+        )
+    env = {
+        "POSTGRES_DBNAME": unquote(parts.path.strip("/")),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+    }
+    for item in parts.query.split("&"):
+        key, _, value = item.partition("=")
+        if key == "schema" and value:
+            env["POSTGRES_SCHEMA"] = value
+    return env

@@ -1,0 +1,1 @@
+"""Plugin hook specifications, the plugin manager and built-in plugins."""
