@@ -70,15 +70,17 @@ class ChainReport:
         return not self.faults
 
 
-def verify_chain(rows: Iterable[tuple[ChainedEvent | None, bytes | None]]) -> ChainReport:
-    """Check ``(event, stored link)`` pairs in log order (either side may be missing).
+def verify_chain(
+    rows: Iterable[tuple[int, ChainedEvent | None, bytes | None]],
+) -> ChainReport:
+    """Check ``(position, event, stored link)`` rows in log order (either side may be missing).
 
     After a fault the walk re-anchors on the stored link, so one edit is reported once
     rather than poisoning every later event.
     """
     report = ChainReport()
     previous = GENESIS
-    for position, (event, stored) in enumerate(rows, start=1):
+    for position, event, stored in rows:
         if event is None:
             report.faults.append(ChainFault(position, "", "chain link without an event (deleted)"))
             previous = stored if stored is not None else previous
@@ -89,12 +91,12 @@ def verify_chain(rows: Iterable[tuple[ChainedEvent | None, bytes | None]]) -> Ch
         )
         where = str(event.originator_id)
         if stored is None:
-            report.faults.append(ChainFault(event.id, where, "event without a chain link"))
+            report.faults.append(ChainFault(position, where, "event without a chain link"))
             previous = expected
             continue
         if stored != expected:
             report.faults.append(
-                ChainFault(event.id, where, "hash mismatch (edited, inserted or reordered)")
+                ChainFault(position, where, "hash mismatch (edited, inserted or reordered)")
             )
         previous = stored
     report.head = previous
@@ -103,18 +105,18 @@ def verify_chain(rows: Iterable[tuple[ChainedEvent | None, bytes | None]]) -> Ch
 
 def pair_rows(
     events: Iterator[ChainedEvent], links: Iterator[tuple[int, bytes]]
-) -> Iterator[tuple[ChainedEvent | None, bytes | None]]:
-    """Merge two id-ordered streams into aligned pairs (an outer join on notification id)."""
+) -> Iterator[tuple[int, ChainedEvent | None, bytes | None]]:
+    """Merge two id-ordered streams into rows keyed by notification id (an outer join)."""
     event = next(events, None)
     link = next(links, None)
     while event is not None or link is not None:
         if link is None or (event is not None and event.id < link[0]):
             assert event is not None
-            yield event, None
+            yield event.id, event, None
             event = next(events, None)
         elif event is None or link[0] < event.id:
-            yield None, link[1]
+            yield link[0], None, link[1]
             link = next(links, None)
         else:
-            yield event, link[1]
+            yield event.id, event, link[1]
             event, link = next(events, None), next(links, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -24,12 +25,22 @@ _NEXT_STATUS = {
 }
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _scalar_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """JSON scalars only, and only ones that read back as the same value after a replay."""
     for key, value in attributes.items():
         if not isinstance(key, str) or not key:
             raise InputError("attributes", f"attribute name {key!r} must be a non-empty string")
         if value is not None and not isinstance(value, (str, int, float, bool)):
             raise InputError(f"attributes.{key}", "must be a string, number, boolean or null")
+        # JSON has no NaN or infinity (they would be stored as null) and the codec stops at
+        # 64-bit integers: refuse both rather than record a value that replays differently.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"attributes.{key}", f"{value!r} is not a finite number")
+        if isinstance(value, int) and value not in _INT64:
+            raise InputError(f"attributes.{key}", "integer outside the 64-bit range")
     return dict(attributes)
 
 
@@ -76,12 +87,16 @@ class ConfigurationItem(LedgerRecord):
     def update_attributes(self, *, changes: dict[str, Any], actor: str, at: datetime) -> None:
         """Set attributes (a None value removes one); a no-op update records nothing."""
         changes = _scalar_attributes(changes)
-        effective = {k: v for k, v in changes.items() if self.attributes.get(k) != v}
-        effective = {
-            k: v for k, v in effective.items() if not (v is None and k not in self.attributes)
-        }
+        effective = {k: v for k, v in changes.items() if self._would_change(k, v)}
         if effective:
             self._attributes_updated(changes=effective, actor=actor, timestamp=at)
+
+    def _would_change(self, key: str, value: Any) -> bool:
+        if key not in self.attributes:
+            return value is not None  # removing an absent attribute is a no-op
+        old = self.attributes[key]
+        # 1, 1.0 and True are equal in Python but distinct JSON values: a change of type counts.
+        return value is None or type(old) is not type(value) or old != value
 
     @event("AttributesUpdated")
     def _attributes_updated(self, changes: dict[str, Any], actor: str, timestamp: datetime) -> None:

@@ -1,0 +1,158 @@
+"""``opsledger demo``: what it reports is what the store holds, and a seed fixes the month."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from opsledger.core.domain.records import RecordKind
+
+from opsledger import Engine, Settings
+from opsledger.cli import main
+from opsledger.demo import run_demo
+from opsledger.render import ProgressLine
+
+MAY = date(2025, 5, 1)  # 31 days, starting on a Thursday
+SMALL = "0.05"  # about 26 incidents and 10 requests: every kind of story, fast
+
+
+def read_back(path: Path) -> dict[str, dict[str, Any]]:
+    """Every record in the store, by number, through a fresh Engine."""
+    with Engine(Settings(db_path=str(path))) as engine:
+        return {n: engine.get(n) for kind in RecordKind for n in engine.numbers(kind)}
+
+
+def demo_json(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> dict[str, Any]:
+    argv = ["demo", "--db", str(path), "--month", "2025-05", "--scale", SMALL, "--quiet", *extra]
+    assert main([*argv, "--format", "json"]) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_summary_counts_agree_with_what_the_engine_reads_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "demo.db"
+    summary = demo_json(capsys, path)
+    records = read_back(path)
+    per_state: dict[str, Counter[str]] = {}
+    per_priority: dict[str, Counter[str]] = {}
+    for data in records.values():
+        if data["kind"] != "configuration_item":
+            per_state.setdefault(data["kind"], Counter())[data["state"]] += 1
+            per_priority.setdefault(data["kind"], Counter())[data["priority"]] += 1
+    assert summary["per_state"] == {k: dict(v) for k, v in per_state.items()}
+    assert summary["per_priority"] == {k: dict(v) for k, v in per_priority.items()}
+    assert summary["per_kind"] == {k: sum(v.values()) for k, v in per_state.items()}
+    assert summary["configuration_items"] == sum(
+        1 for d in records.values() if d["kind"] == "configuration_item"
+    )
+    with Engine(Settings(db_path=str(path))) as engine:
+        assert summary["events"] == sum(len(engine.history(n)) for n in records)
+        report = engine.verify_chain()
+    assert summary["chain_ok"] is True and report.ok
+    assert summary["log_entries"] == report.checked
+    assert summary["database"] == str(path.resolve())
+
+
+def test_same_seed_gives_the_same_month_and_another_seed_does_not(tmp_path: Path) -> None:
+    runs = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        path = tmp_path / f"{name}.db"
+        with Engine(Settings(db_path=str(path))) as engine:
+            summary = run_demo(engine, MAY, seed=seed, scale=0.05)
+        runs.append((summary, read_back(path)))
+    (first, records_a), (second, records_b), (_, records_c) = runs
+    assert first.per_state == second.per_state
+    assert first.per_priority == second.per_priority
+    assert records_a == records_b  # event for event: every instant was passed explicitly
+    assert records_a != records_c
+
+
+def test_demo_replaces_its_own_file_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "demo.db"
+    first = demo_json(capsys, path)
+    again = demo_json(capsys, path)
+    assert (first["replaced"], again["replaced"]) == (False, True)
+    assert again["per_kind"] == first["per_kind"]  # recreated, not appended to
+    assert main(["demo", "--db", str(path), "--month", "2025-05", "--scale", SMALL]) == 0
+    out = capsys.readouterr()
+    assert "deleted and recreated" in out.out
+    assert f"opsledger --db {path} ticket show INC-" in out.out
+    assert "100% of the month" in out.err  # not a terminal: a few plain progress lines
+
+
+def test_demo_refuses_to_delete_a_file_that_is_not_sqlite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("my notes")
+    assert main(["demo", "--db", str(path), "--scale", SMALL, "--quiet"]) == 2
+    assert "not an SQLite database" in capsys.readouterr().err
+    assert path.read_text() == "my notes"
+
+
+def test_bad_month_is_an_input_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["demo", "--db", str(tmp_path / "d.db"), "--month", "May", "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith("opsledger: error: month:")
+
+
+def test_progress_draws_one_updating_line_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = ProgressLine(screen, width=10)
+    progress(0.42, 1234)
+    progress(1.0, 2000)
+    progress.finish()
+    # 0.42 x 10 cells rounds to 4 filled
+    assert screen.getvalue() == (
+        "\r[####......]  42% 1234 commands\r[##########] 100% 2000 commands\n"
+    )
+
+
+def test_a_full_month_tells_every_story_within_a_minute(tmp_path: Path) -> None:
+    with Engine(Settings(db_path=str(tmp_path / "full.db"))) as engine:
+        summary = run_demo(engine, MAY, seed=7)
+        events: Counter[str] = Counter()
+        opened_local: list[datetime] = []
+        tz = ZoneInfo(summary.timezone)
+        for kind in RecordKind:
+            for number in engine.numbers(kind):
+                events.update(entry.event for entry in engine.history(number))
+                if kind is RecordKind.INCIDENT:
+                    opened = engine.get(number)["opened_at"]
+                    opened_local.append(datetime.fromisoformat(opened).astimezone(tz))
+    assert summary.elapsed_s < 60
+    assert 400 <= summary.per_kind["incident"] <= 700
+    assert summary.per_kind["service_request"] >= 100
+    assert 8 <= summary.per_kind["problem"] <= 14
+    assert 10 <= summary.per_kind["change"] <= 22
+    for event in (
+        "Acknowledged", "PutOnHold", "CustomerReplied", "Resumed", "EscalatedFunctionally",
+        "EscalatedHierarchically", "PriorityChanged", "Resolved", "Closed", "Reopened",
+        "Cancelled", "SatisfactionRecorded", "ComplaintRecorded", "MajorIncidentDeclared",
+        "RootCauseRecorded", "KnownErrorRecorded", "SubmittedForApproval", "Approved",
+        "Rejected", "ImplementationSucceeded", "ImplementationFailed", "Reviewed",
+    ):  # fmt: skip
+        assert events[event] > 0, event
+    assert {"major incident", "failed change", "incident caused by a failed change"} <= set(
+        summary.notable
+    )
+    # Weekly shape: May 2025 has 21 weekdays and 10 weekend days; per day, weekdays are busier.
+    weekday = sum(1 for t in opened_local if t.weekday() < 5) / 21
+    weekend = sum(1 for t in opened_local if t.weekday() >= 5) / 10
+    assert weekday > 2 * weekend
+    # Daily shape: the ten business hours (08-18) see more arrivals than the other fourteen.
+    business = sum(1 for t in opened_local if 8 <= t.hour < 18)
+    assert business > 2 * (len(opened_local) - business)
