@@ -8,6 +8,28 @@ from typing import Any
 
 from opsledger.core.domain.errors import InputError
 
+_FIELD_NAMES: dict[type[Command], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Command]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
+def _check_text(name: str, value: object) -> None:
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(name, "is not valid Unicode text (lone surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(name, key)
+            _check_text(f"{name}.{key}", item)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
@@ -16,6 +38,12 @@ class Command:
     actor: str = "system"
     at: datetime | None = None
     idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        # A lone surrogate (a JSON "\ud800" escape, undecodable argv bytes) cannot be stored
+        # as UTF-8: refuse it here, naming the field, rather than fail deep inside the save.
+        for name in _field_names(type(self)):
+            _check_text(name, getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native form (datetimes as ISO text), for idempotency records and the bus."""
@@ -247,6 +275,26 @@ class ChangeCIOwner(Command):
 class ChangeCIStatus(Command):
     ci: str
     status: str
+
+
+# -- SLA -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DefineSlaPolicy(Command):
+    """Record a new version of an SLA, OLA or underpinning-contract policy."""
+
+    definition: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetireSlaPolicy(Command):
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TickClocks(TicketCommand):
+    """Record the clock events of one ticket that are due by ``at`` (the scheduler sends it)."""
 
 
 def _all_commands() -> dict[str, type[Command]]:

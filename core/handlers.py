@@ -26,6 +26,7 @@ from opsledger.core.domain.tickets import (
     Problem,
     Risk,
 )
+from opsledger.core.policies import PolicyBook
 
 R = TypeVar("R", bound=LedgerRecord)
 
@@ -44,6 +45,11 @@ class Unit(Protocol):
 
     def add(self, record: LedgerRecord) -> None: ...
 
+    def policy_book(self) -> PolicyBook: ...
+
+
+#: What policy commands answer with in place of a ticket number.
+POLICY_BOOK = "policy-book"
 
 Handler = Callable[[Any, Unit], str]
 HANDLERS: dict[type[c.Command], Handler] = {}
@@ -390,3 +396,21 @@ def ci_status(cmd: c.ChangeCIStatus, u: Unit) -> str:
     ci = u.load(cmd.ci, ConfigurationItem)
     ci.change_status(status=cmd.status, actor=u.actor, at=u.at)
     return ci.number
+
+
+@handles(c.DefineSlaPolicy)
+def define_policy(cmd: c.DefineSlaPolicy, u: Unit) -> str:
+    book = u.policy_book()
+    book.define(cmd.definition, actor=u.actor, at=u.at)
+    return POLICY_BOOK
+
+
+@handles(c.RetireSlaPolicy)
+def retire_policy(cmd: c.RetireSlaPolicy, u: Unit) -> str:
+    u.policy_book().retire(cmd.name, actor=u.actor, at=u.at)
+    return POLICY_BOOK
+
+
+@handles(c.TickClocks)
+def tick_clocks(cmd: c.TickClocks, u: Unit) -> str:
+    return _ticket(u, cmd.ticket).number  # loading a ticket catches its clocks up to ``at``

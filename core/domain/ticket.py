@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import event
+from opsledger.core.domain.clocks import SlaClocks
 from opsledger.core.domain.errors import DomainError, InputError
 from opsledger.core.domain.priority import Impact, Priority, PriorityMatrix, Urgency
-from opsledger.core.domain.records import LedgerRecord
 
 
 class TicketState(StrEnum):
@@ -70,7 +70,15 @@ def _text(field: str, value: str, *, required: bool = True, limit: int = 100_000
     return value
 
 
-class Ticket(LedgerRecord):
+def _tier(value: str) -> str:
+    try:
+        return Tier(value).value
+    except ValueError:
+        allowed = ", ".join(t.value for t in Tier)
+        raise InputError("tier", f"{value!r} is not one of {allowed}") from None
+
+
+class Ticket(SlaClocks):
     """Shared lifecycle. Public methods check the rules, then record one event each."""
 
     def _init_ticket(
@@ -92,6 +100,7 @@ class Ticket(LedgerRecord):
         received_at: datetime | None,
     ) -> None:
         self._init_record(number, actor)
+        self._init_clocks()
         self.summary = summary
         self.description = description
         self.impact = impact
@@ -147,7 +156,7 @@ class Ticket(LedgerRecord):
         self._require("assign")
         group = _text("group", group)
         assignee = _text("assignee", assignee) if assignee is not None else None
-        new_tier = Tier(tier).value if tier is not None else self.tier
+        new_tier = _tier(tier) if tier is not None else self.tier
         if (group, assignee, new_tier) == (self.group, self.assignee, self.tier):
             raise self._refuse("assign", f"already assigned to {group}/{assignee or '-'}")
         self._assigned(group=group, assignee=assignee, tier=new_tier, actor=actor, timestamp=at)

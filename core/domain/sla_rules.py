@@ -1,0 +1,196 @@
+"""How ticket events drive SLA clocks: the start, pause and stop conditions of the policies.
+
+``react`` looks at the events a command just recorded on a ticket and records the clock events
+that follow from them, at the same instant. It never reads the wall clock; policy versions come
+from a :class:`PolicySource`, and a running clock keeps the rules of the version it started under.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from opsledger.core.domain.clocks import PolicySource
+from opsledger.core.domain.sla import Agreement, Metric, SlaPolicy, choose_sla
+from opsledger.core.domain.ticket import Ticket
+
+_TICKET_METRICS = (Metric.RESPONSE, Metric.RESOLUTION, Metric.UPDATE)
+
+
+def clock_key(policy: SlaPolicy, metric: Metric, scope: str = "", cycle: int = 1) -> str:
+    """``sla/gold/response``; OLA clocks add the group (``ola/net/network-l2/resolution``) and
+    later cycles a suffix (``sla/gold/update#3``), so every cycle keeps its own state."""
+    middle = f"/{scope}" if scope else ""
+    suffix = f"#{cycle}" if cycle > 1 else ""
+    return f"{policy.agreement.value}/{policy.name}{middle}/{metric.value}{suffix}"
+
+
+def _start_all(
+    ticket: Ticket,
+    policy: SlaPolicy,
+    at: datetime,
+    scope: str = "",
+    cycle: int = 1,
+    metrics: Iterable[Metric] = _TICKET_METRICS,
+) -> None:
+    targets = policy.targets.get(ticket.priority)
+    if targets is None:
+        return
+    for metric in metrics:
+        target = targets.get(metric)
+        if target is not None:
+            ticket.start_clock(
+                key=clock_key(policy, metric, scope, cycle),
+                policy=policy,
+                metric=metric,
+                target=target,
+                calendar=policy.calendars[targets.calendar],
+                at=at,
+                cycle=cycle,
+            )
+
+
+def _policy_of(ticket: Ticket, key: str, policies: PolicySource) -> SlaPolicy:
+    clock = ticket.clocks[key]
+    return policies.version(clock["policy"], clock["version"])
+
+
+def _open(ticket: Ticket, *, agreement: Agreement | None = None) -> list[str]:
+    return [
+        k
+        for k in ticket.open_clocks()
+        if agreement is None or ticket.clocks[k]["agreement"] == agreement.value
+    ]
+
+
+def _stop(ticket: Ticket, keys: Iterable[str], at: datetime) -> None:
+    for key in keys:
+        if ticket.clocks[key]["status"] in ("running", "paused"):
+            ticket.stop_clock(key, at=at)
+
+
+def _metric(ticket: Ticket, key: str) -> str:
+    return str(ticket.clocks[key]["metric"])
+
+
+def _ola_policies(ticket: Ticket, group: str | None, policies: PolicySource) -> list[SlaPolicy]:
+    if group is None:
+        return []
+    return [
+        p
+        for p in policies.current()
+        if p.agreement is Agreement.OLA
+        and group in p.groups
+        and p.selects(
+            kind=ticket.kind.value,
+            priority=ticket.priority,
+            service=ticket.service,
+            customer=ticket.customer,
+        )
+    ]
+
+
+def _group_changed(ticket: Ticket, group: str | None, policies: PolicySource, at: datetime) -> None:
+    """OLA clocks follow the ticket from group to group."""
+    for key in _open(ticket, agreement=Agreement.OLA):
+        if f"/{group}/" not in key:
+            _stop(ticket, [key], at)
+    for policy in _ola_policies(ticket, group, policies):
+        base = clock_key(policy, Metric.RESOLUTION, group or "")
+        cycles = [k for k in ticket.clocks if k.split("#")[0] == base]
+        if not any(k in _open(ticket) for k in cycles):
+            metrics = (Metric.RESPONSE, Metric.RESOLUTION)
+            _start_all(
+                ticket, policy, at, scope=group or "", cycle=len(cycles) + 1, metrics=metrics
+            )
+
+
+def react(ticket: Ticket, events: Iterable[Any], policies: PolicySource, at: datetime) -> None:
+    """Record the clock events implied by ``events`` (a command's events on ``ticket``)."""
+    for e in events:
+        name = type(e).__name__
+        if name == "Opened":
+            policy = choose_sla(
+                policies.current(),
+                kind=ticket.kind.value,
+                priority=ticket.priority,
+                service=ticket.service,
+                customer=ticket.customer,
+            )
+            if policy is not None:
+                _start_all(ticket, policy, e.timestamp)
+        elif name == "Acknowledged":
+            _stop(ticket, [k for k in _open(ticket) if _metric(ticket, k) == "response"], at)
+        elif name == "PublicCommentAdded" and e.actor != ticket.reporter:
+            _stop(ticket, [k for k in _open(ticket) if _metric(ticket, k) == "response"], at)
+            for key in [k for k in _open(ticket) if _metric(ticket, k) == "update"]:
+                clock = ticket.clocks[key]
+                ticket.stop_clock(key, at=at)
+                policy = _policy_of(ticket, key, policies)
+                _start_all(ticket, policy, at, cycle=clock["cycle"] + 1, metrics=[Metric.UPDATE])
+        elif name == "PutOnHold":
+            for key in _open(ticket):
+                clock = ticket.clocks[key]
+                if (
+                    clock["status"] == "running"
+                    and e.reason in _policy_of(ticket, key, policies).pause_on
+                ):
+                    ticket.pause_clock(key, reason=e.reason, at=at)
+        elif name == "Resumed":
+            for key in _open(ticket):
+                if ticket.clocks[key]["status"] == "paused":
+                    ticket.resume_clock(key, at=at)
+        elif name == "Resolved":
+            _stop(ticket, _open(ticket), at)
+        elif name in ("Cancelled", "Closed"):
+            for key in _open(ticket):
+                ticket.cancel_clock(key, reason=name.lower(), at=at)
+        elif name == "Reopened":
+            _reopened(ticket, policies, at)
+        elif name == "PriorityChanged":
+            _priority_changed(ticket, policies, at)
+        elif name in ("Assigned", "EscalatedFunctionally"):
+            _group_changed(ticket, ticket.group, policies, at)
+
+
+def _latest(ticket: Ticket, agreement: Agreement, metric: Metric) -> str | None:
+    keys = [
+        k
+        for k, c in ticket.clocks.items()
+        if c["agreement"] == agreement.value and c["metric"] == metric.value
+    ]
+    return keys[-1] if keys else None
+
+
+def _reopened(ticket: Ticket, policies: PolicySource, at: datetime) -> None:
+    key = _latest(ticket, Agreement.SLA, Metric.RESOLUTION)
+    if key is None:
+        return
+    clock = ticket.clocks[key]
+    policy = _policy_of(ticket, key, policies)
+    if policy.on_reopen == "resume":
+        ticket.resume_clock(key, at=at)
+    else:
+        _start_all(ticket, policy, at, cycle=clock["cycle"] + 1, metrics=[Metric.RESOLUTION])
+
+
+def _priority_changed(ticket: Ticket, policies: PolicySource, at: datetime) -> None:
+    for key in _open(ticket, agreement=Agreement.SLA):
+        clock = ticket.clocks[key]
+        policy = _policy_of(ticket, key, policies)
+        targets = policy.targets.get(ticket.priority)
+        target = targets.get(Metric(clock["metric"])) if targets else None
+        if targets is None or target is None:
+            ticket.cancel_clock(key, reason="priority changed", at=at)
+            continue
+        calendar = policy.calendars[targets.calendar]
+        if policy.on_priority_change == "retroactive":
+            ticket.change_target(
+                key, target=target, calendar=calendar, reason="priority changed", at=at
+            )
+        else:
+            ticket.cancel_clock(key, reason="priority changed", at=at)
+            _start_all(
+                ticket, policy, at, cycle=clock["cycle"] + 1, metrics=[Metric(clock["metric"])]
+            )
