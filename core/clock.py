@@ -59,7 +59,10 @@ def ensure_utc(value: datetime, field: str) -> datetime:
         raise InputError(field, f"{value!r} is not a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InputError(field, f"{value.isoformat()} has no time zone")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InputError(field, f"{value.isoformat()} is outside the representable range") from None
 
 
 def parse_instant(text: str, field: str = "at") -> datetime:

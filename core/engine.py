@@ -238,7 +238,14 @@ class Engine(SlaService):
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         self.clock: Clock = clock if clock is not None else SystemClock()
-        self.app = Ledger(env=ledger_env(self.settings))
+        env = ledger_env(self.settings)
+        if self.settings.database_url:
+            from opsledger.core.persistence_pg import schema_lock
+
+            with schema_lock(env):
+                self.app = Ledger(env=env)
+        else:
+            self.app = Ledger(env=env)
         self._listeners: list[Callable[[Sequence[Recording[UUID]]], None]] = []
         self._init_sla()
 

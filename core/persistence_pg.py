@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from opsledger.core.chain import GENESIS, link_hash
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+
+
+@contextmanager
+def schema_lock(env: Mapping[str, str]) -> Iterator[None]:
+    """Hold a session advisory lock on the schema while an engine creates its tables.
+
+    PostgreSQL's ``CREATE TABLE/TYPE IF NOT EXISTS`` is not atomic in the catalog and
+    eventsourcing reads its tracking-table migration state before creating; engines that
+    start together (workers, test processes) would otherwise fail on each other's half-made
+    schema.
+    """
+    conninfo = {
+        "dbname": env["POSTGRES_DBNAME"],
+        "host": env["POSTGRES_HOST"],
+        "port": env["POSTGRES_PORT"],
+        "user": env["POSTGRES_USER"],
+    }
+    if env.get("POSTGRES_PASSWORD"):
+        conninfo["password"] = env["POSTGRES_PASSWORD"]
+    key = "opsledger-schema:" + env.get("POSTGRES_SCHEMA", "public")
+    with psycopg.connect(autocommit=True, **conninfo) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 class ChainedPostgresRecorder(PostgresProcessRecorder):

@@ -118,6 +118,8 @@ class Ticket(SlaClocks):
         self.assignee: str | None = None
         self.tier = Tier.L1.value
         self.hold_reason: str | None = None
+        # where a resume returns: work that was never picked up goes back to the queue
+        self.resumes_to: str = S.IN_PROGRESS.value
         self.escalation_level = 0
         self.acknowledged_at: datetime | None = None
         self.acknowledged_by: str | None = None
@@ -168,7 +170,9 @@ class Ticket(SlaClocks):
         if self.group is not None:
             self.reassignment_count += 1
         self.group, self.assignee, self.tier = group, assignee, tier
-        if self.state != S.ON_HOLD:
+        if self.state == S.ON_HOLD:
+            self.resumes_to = S.ASSIGNED.value
+        else:
             self.state = S.ASSIGNED.value
 
     def acknowledge(self, *, actor: str, at: datetime) -> None:
@@ -196,15 +200,17 @@ class Ticket(SlaClocks):
 
     @event("PutOnHold")
     def _put_on_hold(self, reason: str, note: str, actor: str, timestamp: datetime) -> None:
+        self.resumes_to = self.state
         self.state, self.hold_reason = S.ON_HOLD.value, reason
 
     def resume(self, *, actor: str, at: datetime, note: str = "") -> None:
+        """Back to the state the hold interrupted (assigned stays assigned until acknowledged)."""
         self._require("resume")
         self._resumed(note=note, actor=actor, timestamp=at)
 
     @event("Resumed")
     def _resumed(self, note: str, actor: str, timestamp: datetime) -> None:
-        self.state, self.hold_reason = S.IN_PROGRESS.value, None
+        self.state, self.hold_reason = self.resumes_to, None
 
     def escalate_functionally(
         self, *, to_group: str, actor: str, at: datetime, reason: str = ""
@@ -237,7 +243,9 @@ class Ticket(SlaClocks):
     ) -> None:
         self.group, self.tier, self.assignee = to_group, to_tier, None
         self.functional_escalations += 1
-        if self.state != S.ON_HOLD:
+        if self.state == S.ON_HOLD:
+            self.resumes_to = S.ASSIGNED.value
+        else:
             self.state = S.ASSIGNED.value
 
     def escalate_hierarchically(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +196,17 @@ def _remove(folder: Path) -> None:
     for item in folder.iterdir():
         item.unlink()
     folder.rmdir()
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))),
+        datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-1))),
+    ],
+)
+def test_instants_beyond_the_utc_range_are_refused_naming_the_field(
+    engine: Engine, at: datetime
+) -> None:
+    with pytest.raises(InputError, match=r"at.*outside the representable range"):
+        engine.open_incident("edge of time", at=at)

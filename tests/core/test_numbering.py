@@ -83,15 +83,15 @@ def test_concurrent_mixed_kinds_stay_gapless_per_kind(engine: Engine) -> None:
 
 
 def _open_in_another_process(
-    database_url: str, worker: int, count: int, ddl: Any, start: Any, results: Any
+    database_url: str, worker: int, count: int, start: Any, results: Any
 ) -> None:
     """Runs in a spawned process: its own interpreter, its own Engine, the same schema."""
-    # Engines start one at a time: eventsourcing runs its CREATE ... statements on every
-    # start, and concurrent DDL on one PostgreSQL schema can fail (reported separately).
-    with ddl:
-        engine = Engine(Settings(database_url=database_url), clock=FixedClock(T0))
+    # The engines start together on an empty schema (creating the tables concurrently is part
+    # of what is tested), then all processes allocate at the same time.
+    start.wait(timeout=60)
+    engine = Engine(Settings(database_url=database_url), clock=FixedClock(T0))
     try:
-        start.wait(timeout=60)  # then all processes allocate at the same time
+        start.wait(timeout=60)
         results.put([engine.open_incident(f"process {worker} #{i}").number for i in range(count)])
     finally:
         engine.close()
@@ -102,11 +102,11 @@ def test_processes_allocate_gapless_unique_numbers_on_postgres(pg_schema: Settin
     assert pg_schema.database_url is not None
     processes, per_process = 3, 30  # 3 x 30 = 90 incidents
     ctx = multiprocessing.get_context("spawn")
-    ddl, start, results = ctx.Lock(), ctx.Barrier(processes), ctx.Queue()
+    start, results = ctx.Barrier(processes), ctx.Queue()
     workers = [
         ctx.Process(
             target=_open_in_another_process,
-            args=(pg_schema.database_url, worker, per_process, ddl, start, results),
+            args=(pg_schema.database_url, worker, per_process, start, results),
         )
         for worker in range(processes)
     ]
