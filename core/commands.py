@@ -116,8 +116,11 @@ class RecordCustomerReply(TicketCommand):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HoldTicket(TicketCommand):
+    """``vendor`` names who is awaited (awaiting_vendor): their underpinning contract runs."""
+
     reason: str
     note: str = ""
+    vendor: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -179,7 +179,7 @@ def customer_reply(cmd: c.RecordCustomerReply, u: Unit) -> str:
 @handles(c.HoldTicket)
 def hold(cmd: c.HoldTicket, u: Unit) -> str:
     t = _ticket(u, cmd.ticket)
-    t.hold(reason=cmd.reason, note=cmd.note, actor=u.actor, at=u.at)
+    t.hold(reason=cmd.reason, note=cmd.note, vendor=cmd.vendor, actor=u.actor, at=u.at)
     return t.number
 
 

@@ -106,6 +106,25 @@ def _group_changed(ticket: Ticket, group: str | None, policies: PolicySource, at
             )
 
 
+def _vendor_awaited(ticket: Ticket, vendor: str, policies: PolicySource, at: datetime) -> None:
+    """Underpinning contracts: the vendor's clocks run while the ticket waits on them."""
+    for policy in policies.current():
+        if (
+            policy.agreement is Agreement.UC
+            and vendor in policy.vendors
+            and policy.selects(
+                kind=ticket.kind.value,
+                priority=ticket.priority,
+                service=ticket.service,
+                customer=ticket.customer,
+            )
+        ):
+            base = clock_key(policy, Metric.RESOLUTION, vendor)
+            cycle = 1 + sum(1 for k in ticket.clocks if k.split("#")[0] == base)
+            metrics = (Metric.RESPONSE, Metric.RESOLUTION)
+            _start_all(ticket, policy, at, scope=vendor, cycle=cycle, metrics=metrics)
+
+
 def react(ticket: Ticket, events: Iterable[Any], policies: PolicySource, at: datetime) -> None:
     """Record the clock events implied by ``events`` (a command's events on ``ticket``)."""
     for e in events:
@@ -137,7 +156,11 @@ def react(ticket: Ticket, events: Iterable[Any], policies: PolicySource, at: dat
                     and e.reason in _policy_of(ticket, key, policies).pause_on
                 ):
                     ticket.pause_clock(key, reason=e.reason, at=at)
+            vendor = getattr(e, "vendor", None)
+            if vendor is not None:
+                _vendor_awaited(ticket, vendor, policies, at)
         elif name == "Resumed":
+            _stop(ticket, _open(ticket, agreement=Agreement.UC), at)  # the vendor delivered
             for key in _open(ticket):
                 if ticket.clocks[key]["status"] == "paused":
                     ticket.resume_clock(key, at=at)

@@ -120,6 +120,7 @@ class Ticket(SlaClocks):
         self.hold_reason: str | None = None
         # where a resume returns: work that was never picked up goes back to the queue
         self.resumes_to: str = S.IN_PROGRESS.value
+        self.awaited_vendor: str | None = None
         self.escalation_level = 0
         self.acknowledged_at: datetime | None = None
         self.acknowledged_by: str | None = None
@@ -188,20 +189,33 @@ class Ticket(SlaClocks):
             self.assignee = actor
         self.state = S.IN_PROGRESS.value
 
-    def hold(self, *, reason: str, actor: str, at: datetime, note: str = "") -> None:
-        """Wait on someone else; awaiting customer or vendor pauses SLA clocks."""
+    def hold(
+        self, *, reason: str, actor: str, at: datetime, note: str = "", vendor: str | None = None
+    ) -> None:
+        """Wait on someone else; awaiting customer or vendor pauses SLA clocks.
+
+        Naming the ``vendor`` (awaiting vendor only) starts their underpinning-contract clocks.
+        """
         self._require("hold")
         try:
             reason = HoldReason(reason).value
         except ValueError:
             allowed = ", ".join(r.value for r in HoldReason)
             raise InputError("reason", f"{reason!r} is not one of {allowed}") from None
-        self._put_on_hold(reason=reason, note=note, actor=actor, timestamp=at)
+        if vendor is not None:
+            vendor = _text("vendor", vendor, limit=200)
+            if reason != HoldReason.AWAITING_VENDOR:
+                raise InputError(
+                    "vendor", f"only a hold awaiting_vendor names a vendor, not {reason}"
+                )
+        self._put_on_hold(reason=reason, note=note, vendor=vendor, actor=actor, timestamp=at)
 
     @event("PutOnHold")
-    def _put_on_hold(self, reason: str, note: str, actor: str, timestamp: datetime) -> None:
+    def _put_on_hold(
+        self, reason: str, note: str, actor: str, timestamp: datetime, vendor: str | None = None
+    ) -> None:
         self.resumes_to = self.state
-        self.state, self.hold_reason = S.ON_HOLD.value, reason
+        self.state, self.hold_reason, self.awaited_vendor = S.ON_HOLD.value, reason, vendor
 
     def resume(self, *, actor: str, at: datetime, note: str = "") -> None:
         """Back to the state the hold interrupted (assigned stays assigned until acknowledged)."""
@@ -210,7 +224,7 @@ class Ticket(SlaClocks):
 
     @event("Resumed")
     def _resumed(self, note: str, actor: str, timestamp: datetime) -> None:
-        self.state, self.hold_reason = self.resumes_to, None
+        self.state, self.hold_reason, self.awaited_vendor = self.resumes_to, None, None
 
     def escalate_functionally(
         self, *, to_group: str, actor: str, at: datetime, reason: str = ""
@@ -348,7 +362,7 @@ class Ticket(SlaClocks):
 
     @event("Resolved")
     def _resolved(self, code: str, notes: str, actor: str, timestamp: datetime) -> None:
-        self.state, self.hold_reason = S.RESOLVED.value, None
+        self.state, self.hold_reason, self.awaited_vendor = S.RESOLVED.value, None, None
         self.resolved_at, self.resolution_code, self.resolution_notes = timestamp, code, notes
 
     def close(self, *, actor: str, at: datetime) -> None:
@@ -386,7 +400,7 @@ class Ticket(SlaClocks):
 
     @event("Cancelled")
     def _cancelled(self, reason: str, actor: str, timestamp: datetime) -> None:
-        self.state, self.hold_reason = S.CANCELLED.value, None
+        self.state, self.hold_reason, self.awaited_vendor = S.CANCELLED.value, None, None
 
     def record_satisfaction(self, *, score: int, comment: str, actor: str, at: datetime) -> None:
         """The customer's 1-5 survey score for this resolution."""
@@ -416,9 +430,10 @@ class Ticket(SlaClocks):
         for name in (
             "summary", "description", "impact", "urgency", "priority", "service", "ci",
             "reporter", "customer", "channel", "state", "group", "assignee", "tier",
-            "hold_reason", "escalation_level", "acknowledged_by", "resolution_code",
-            "resolution_notes", "reopen_count", "reassignment_count", "functional_escalations",
-            "public_comments", "work_notes", "customer_replies", "satisfaction", "complaints",
+            "hold_reason", "awaited_vendor", "escalation_level", "acknowledged_by",
+            "resolution_code", "resolution_notes", "reopen_count", "reassignment_count",
+            "functional_escalations", "public_comments", "work_notes", "customer_replies",
+            "satisfaction", "complaints",
             "opened_by",
         ):  # fmt: skip
             data[name] = getattr(self, name)
