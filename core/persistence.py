@@ -6,16 +6,24 @@ private copy of cached aggregates (measured in ``benchmarks/bench_commands.py``)
 
 from __future__ import annotations
 
+import time as _time
 from collections.abc import Iterable, Iterator, Sequence
 from copy import deepcopy
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from threading import Thread
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import ProjectorFunction, Repository, project_aggregate
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    ListenNotifySubscription,
+    Notification,
+    StoredEvent,
+    Subscription,
+)
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from opsledger.core.chain import (
     GENESIS,
@@ -30,8 +38,35 @@ CHAIN_TABLE = "opsledger_chain"
 PAGE = 1000
 
 
+class PollingSubscription(ListenNotifySubscription[ApplicationRecorder]):
+    """eventsourcing's subscription for a store that cannot notify: look again every interval.
+
+    SQLite has no LISTEN/NOTIFY, so projections following the embedded store live poll it;
+    the pull itself (batches of 500, in order, from the last id seen) is eventsourcing's.
+    """
+
+    interval = 0.2
+
+    def __init__(
+        self, recorder: ApplicationRecorder, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> None:
+        super().__init__(recorder, gt=gt, topics=topics)
+        self._poll_thread = Thread(target=self._poll, name="opsledger-poll", daemon=True)
+        self._poll_thread.start()
+
+    def _poll(self) -> None:
+        while not self._has_been_stopped:
+            _time.sleep(self.interval)
+            self._has_been_notified.set()
+
+
 class ChainedSQLiteRecorder(SQLiteProcessRecorder):
     """SQLite events + tracking + chain links, all in one transaction."""
+
+    def subscribe(
+        self, gt: int | None = None, topics: Sequence[str] = ()
+    ) -> Subscription[ApplicationRecorder]:
+        return PollingSubscription(self, gt=gt, topics=topics)
 
     def construct_create_table_statements(self) -> list[str]:
         statements = super().construct_create_table_statements()

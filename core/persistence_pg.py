@@ -33,7 +33,7 @@ def schema_lock(env: Mapping[str, str]) -> Iterator[None]:
     if env.get("POSTGRES_PASSWORD"):
         conninfo["password"] = env["POSTGRES_PASSWORD"]
     key = "opsledger-schema:" + env.get("POSTGRES_SCHEMA", "public")
-    with psycopg.connect(autocommit=True, **conninfo) as conn:
+    with psycopg.connect(psycopg.conninfo.make_conninfo(**conninfo), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
             yield
