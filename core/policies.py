@@ -100,5 +100,6 @@ class OverridePolicies(PolicyView):
         return super().version(name, version)
 
     def current(self) -> Sequence[SlaPolicy]:
+        # First, so the proposal wins a tie in specificity even under a name of its own.
         others = [p for p in super().current() if p.name != self._override.name]
-        return [*others, self._override]
+        return [self._override, *others]

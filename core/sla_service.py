@@ -95,12 +95,20 @@ class SlaService:
         engine = cast("Engine", self)
         at = ensure_utc(now, "now") if now is not None else engine.clock.now()
         index = self.deadlines()
-        fired = 0
-        for number in index.pop_due(at):
-            outcome = engine.execute(TickClocks(ticket=number, at=at, actor="sla"))
-            fired += len(outcome.events)
-            if not outcome.events:  # nothing recorded, so _after_save did not re-index it
-                index.update(number, engine.record(number).next_due())  # type: ignore[attr-defined]
+        fired = done = 0
+        due = index.pop_due(at)
+        try:
+            for number in due:
+                outcome = engine.execute(TickClocks(ticket=number, at=at, actor="sla"))
+                fired += len(outcome.events)
+                if not outcome.events:  # nothing recorded, so _after_save did not re-index it
+                    index.update(number, engine.record(number).next_due())  # type: ignore[attr-defined]
+                done += 1
+        finally:
+            # A failed catch-up (a conflict, a lost connection) must not drop the tickets it
+            # did not reach from the index: they stay due, and the next tick tries again.
+            for number in due[done:]:
+                index.update(number, at)
         return fired
 
     # -- reading -----------------------------------------------------------------------------

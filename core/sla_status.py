@@ -108,6 +108,7 @@ def explain(number: str, events: Iterable[Any]) -> list[str]:
                 "Reopened",
                 "PriorityChanged",
                 "Assigned",
+                "EscalatedFunctionally",
                 "Closed",
                 "Cancelled",
                 "PublicCommentAdded",

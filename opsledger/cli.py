@@ -12,13 +12,16 @@ import argparse
 import contextlib
 import dataclasses
 import getpass
+import json
 import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from eventsourcing.application import AggregateNotFoundError
 
 from opsledger import (
     ConflictError,
@@ -29,12 +32,27 @@ from opsledger import (
     OpsledgerError,
     Outcome,
     Settings,
+    cli_views,
 )
 from opsledger.core.clock import parse_instant
-from opsledger.core.commands import COMMANDS, command_from_dict
-from opsledger.core.domain.records import RecordKind
-from opsledger.core.domain.ticket import OPEN_STATES, TicketState
-from opsledger.render import print_history, print_json, print_record, print_recorded, print_tickets
+from opsledger.core.commands import COMMANDS, Command, command_from_dict
+from opsledger.core.domain.records import RecordKind, normalise_number
+from opsledger.core.domain.sla import SlaPolicy
+from opsledger.core.domain.ticket import OPEN_STATES, Ticket, TicketState
+from opsledger.core.policies import POLICY_BOOK_ID, PolicyBook
+from opsledger.render import (
+    SELECTORS,
+    print_clock_statuses,
+    print_history,
+    print_json,
+    print_policies,
+    print_policy,
+    print_record,
+    print_recorded,
+    print_tickets,
+    print_whatif,
+    when,
+)
 
 EXIT_CODES: dict[type[OpsledgerError], int] = {
     InputError: 2,
@@ -205,18 +223,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_register_ci)
     _ticket_parsers(nouns.add_parser("ticket", help="show, list and change tickets"), common)
-    demo = nouns.add_parser("demo", parents=[out], help="run a seeded month on a fresh SQLite file")
+    _sla_parsers(nouns, common)
+    demo = nouns.add_parser(
+        "demo", parents=[out], help="run a seeded month on a fresh SQLite file (or empty database)"
+    )
     demo.add_argument(
         "--db",
         default=argparse.SUPPRESS,
         metavar="PATH",
         help="demo database, deleted and recreated (default: ./opsledger-demo.db)",
     )
+    demo.add_argument(
+        "--database-url",
+        default=argparse.SUPPRESS,
+        metavar="URL",
+        help="run on this PostgreSQL database instead (default: $OPSLEDGER_DATABASE_URL); "
+        "it must be empty",
+    )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     demo.add_argument("--month", metavar="YYYY-MM", help="default: last month")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
     demo.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     demo.set_defaults(run=_demo)
+    cli_views.add_parsers(nouns, common, _engine)
     return parser
 
 
@@ -250,6 +279,46 @@ def _ticket_parsers(ticket: argparse.ArgumentParser, common: list[argparse.Argum
         p.set_defaults(run=_write, command=command)
 
 
+def _sla_parsers(nouns: Any, common: list[argparse.ArgumentParser]) -> None:
+    """``policy``, ``sla`` and ``tick``: the policy book, reading clocks, firing them."""
+    reads = common[:2]
+    policy = nouns.add_parser("policy", help="SLA, OLA and underpinning-contract policies")
+    verbs = policy.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser("define", parents=common, help="record a policy from a JSON file")
+    p.add_argument("file", metavar="FILE", help="a policy definition (see examples/policies/)")
+    p.set_defaults(run=_policy_define)
+    p = verbs.add_parser("list", parents=reads, help="every policy, its version, retired or not")
+    p.set_defaults(run=_policy_list)
+    p = verbs.add_parser("show", parents=reads, help="one policy version (default: the latest)")
+    p.add_argument("name")
+    p.add_argument("--version", type=int, metavar="N")
+    p.set_defaults(run=_policy_show)
+    p = verbs.add_parser("retire", parents=common, help="stop a policy selecting new tickets")
+    p.add_argument("name")
+    p.set_defaults(run=_policy_retire)
+    sla = nouns.add_parser("sla", help="SLA clocks: status, timeline, what-if")
+    verbs = sla.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser("status", parents=reads, help="each clock of a ticket, now or as of")
+    p.add_argument("number")
+    p.add_argument("--as-of", metavar="ISO8601", help="as the events recorded up to then say")
+    p.set_defaults(run=_sla_status)
+    p = verbs.add_parser("explain", parents=reads, help="the recorded timeline of the clocks")
+    p.add_argument("number")
+    p.set_defaults(run=_sla_explain)
+    p = verbs.add_parser(
+        "whatif", parents=reads, help="attainment of a period recomputed under another policy"
+    )
+    p.add_argument("--policy", metavar="FILE", required=True)
+    p.add_argument("--from", dest="start", metavar="ISO8601", required=True)
+    p.add_argument("--to", dest="end", metavar="ISO8601", required=True)
+    p.set_defaults(run=_sla_whatif)
+    p = nouns.add_parser("tick", parents=reads, help="record the clock events that are due")
+    p.add_argument(
+        "--at", default=argparse.SUPPRESS, metavar="ISO8601", help="due by (default: now)"
+    )
+    p.set_defaults(run=_tick)
+
+
 def _parent(options: Iterable[Opt]) -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     for flags, kw in options:
@@ -281,13 +350,19 @@ def _actor(args: argparse.Namespace) -> str:
         return "cli"
 
 
-def _execute(settings: Settings, args: argparse.Namespace, name: str, **fields: Any) -> Outcome:
-    """Build command ``name`` from the flags that are its fields, and run it."""
+def _command(args: argparse.Namespace, name: str, **fields: Any) -> Command:
+    """Command ``name`` from the flags that are its fields, plus ``fields``."""
     known = {f.name for f in dataclasses.fields(COMMANDS[name])}
     data = {k: v for k, v in vars(args).items() if k in known and v is not None}
     data.update(fields, actor=_actor(args))
+    return command_from_dict(name, data)
+
+
+def _execute(settings: Settings, args: argparse.Namespace, name: str, **fields: Any) -> Outcome:
+    """Build command ``name`` from the flags and run it."""
+    command = _command(args, name, **fields)
     with _engine(settings) as engine:
-        return engine.execute(command_from_dict(name, data))
+        return engine.execute(command)
 
 
 def _open(args: argparse.Namespace, settings: Settings) -> int:
@@ -326,13 +401,17 @@ def _report(args: argparse.Namespace, outcome: Outcome, *, new: bool) -> int:
         print(outcome.number)
     else:
         print_recorded(outcome)
+    _note_duplicate(args, outcome)
+    return 0
+
+
+def _note_duplicate(args: argparse.Namespace, outcome: Outcome) -> None:
     if outcome.duplicate:
         print(
             f"opsledger: note: idempotency key {args.idempotency_key!r} was used before; "
             "nothing new was recorded",
             file=sys.stderr,
         )
-    return 0
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -419,24 +498,229 @@ def _states(text: str | None) -> set[str] | None:
     return states
 
 
+# -- policies, clocks, the scheduler ----------------------------------------------------------
+
+
+def _load_policy(path_text: str, field: str) -> dict[str, Any]:
+    """A policy file as ``SlaPolicy.from_dict`` reads it; errors name the file and the field."""
+    path = Path(path_text)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(field, f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise InputError(field, f"{path} is not UTF-8 text") from None
+    except OSError as e:
+        raise InputError(field, f"{path}: {e.strerror or e}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(field, f"{path} is not JSON: {e.msg} (line {e.lineno})") from None
+    try:
+        SlaPolicy.from_dict(data)
+    except InputError as e:
+        raise InputError(e.field, f"{e.message} (in {path})") from None
+    return cast(dict[str, Any], data)
+
+
+def _policy_book(engine: Engine) -> PolicyBook | None:
+    """The recorded policy book, or None before the first definition."""
+    try:
+        return cast(PolicyBook, engine.app.repository.get(POLICY_BOOK_ID))
+    except AggregateNotFoundError:
+        return None
+
+
+def _provenance(engine: Engine) -> dict[tuple[str, int], tuple[str, str]]:
+    """When and by whom each policy version was defined, from the book's events."""
+    return {
+        (e.name, e.version): (e.timestamp.isoformat(), e.actor)  # type: ignore[attr-defined]
+        for e in engine.app.events.get(POLICY_BOOK_ID)
+        if type(e).__name__ == "PolicyDefined"
+    }
+
+
+def _policy_define(args: argparse.Namespace, settings: Settings) -> int:
+    definition = _load_policy(args.file, "file")
+    name = SlaPolicy.from_dict(definition).name
+    command = _command(args, "DefineSlaPolicy", definition=definition)
+    with _engine(settings) as engine:
+        outcome = engine.execute(command)
+        book = _policy_book(engine)
+    version = len(book.definitions.get(name, [])) if book is not None else 0
+    if version == 0:  # only when an idempotency key first defined another policy
+        raise ConflictError(
+            f"idempotency key {args.idempotency_key!r} was used before for another policy; "
+            f"{name} was not recorded"
+        )
+    recorded = any(e["event"] == "PolicyDefined" for e in outcome.events)
+    if args.format == "json":
+        print_json(
+            {"name": name, "version": version, "recorded": recorded, "duplicate": outcome.duplicate}
+        )
+    else:
+        same = "" if recorded or outcome.duplicate else " (identical to the current version)"
+        print(f"{name} v{version}{same}")
+    _note_duplicate(args, outcome)
+    return 0
+
+
+def _policy_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _engine(settings, must_exist=True) as engine:
+        book = _policy_book(engine)
+        made = _provenance(engine) if book is not None else {}
+    rows = []
+    for name, versions in (book.definitions if book is not None else {}).items():
+        at, by = made.get((name, len(versions)), (None, None))
+        rows.append(
+            {
+                "name": name,
+                "agreement": versions[-1]["agreement"],
+                "version": len(versions),
+                "retired": name in book.retired,  # type: ignore[union-attr]
+                "description": versions[-1].get("description", ""),
+                "selects": {k: versions[-1].get(k) for k in SELECTORS},
+                "defined_at": at,
+                "defined_by": by,
+            }
+        )
+    if args.format == "json":
+        print_json(rows)
+    else:
+        print_policies(rows)
+    return 0
+
+
+def _policy_show(args: argparse.Namespace, settings: Settings) -> int:
+    if args.version is not None and args.version < 1:
+        raise InputError("version", "must be 1 or more")
+    with _engine(settings, must_exist=True) as engine:
+        book = _policy_book(engine)
+        if book is None or args.name not in book.definitions:
+            raise NotFoundError("policy", args.name)
+        versions = book.definitions[args.name]
+        version = args.version or len(versions)
+        if version > len(versions):
+            raise NotFoundError("policy", f"{args.name} v{version} (latest is v{len(versions)})")
+        at, by = _provenance(engine).get((args.name, version), (None, None))
+    data = {
+        "name": args.name,
+        "version": version,
+        "versions": len(versions),
+        "retired": args.name in book.retired,
+        "defined_at": at,
+        "defined_by": by,
+        "definition": versions[version - 1],
+    }
+    if args.format == "json":
+        print_json(data)
+    else:
+        print_policy(data)
+    return 0
+
+
+def _policy_retire(args: argparse.Namespace, settings: Settings) -> int:
+    command = _command(args, "RetireSlaPolicy")
+    with _engine(settings, must_exist=True) as engine:
+        outcome = engine.execute(command)
+        book = _policy_book(engine)
+    version = len(book.definitions.get(args.name, [])) if book is not None else 0
+    if args.format == "json":
+        print_json({"name": args.name, "version": version, "retired": True})
+    else:
+        print(f"{args.name} v{version} retired: it selects no new tickets; running clocks go on")
+    _note_duplicate(args, outcome)
+    return 0
+
+
+def _sla_status(args: argparse.Namespace, settings: Settings) -> int:
+    number = normalise_number(args.number)
+    with _engine(settings, must_exist=True) as engine:
+        at = parse_instant(args.as_of, "as_of") if args.as_of else engine.clock.now()
+        statuses = engine.sla_status(number, as_of=at)
+    if args.format == "json":
+        print_json([s.to_dict() for s in statuses])
+    else:
+        print_clock_statuses(number, at, statuses)
+    return 0
+
+
+def _sla_explain(args: argparse.Namespace, settings: Settings) -> int:
+    number = normalise_number(args.number)
+    with _engine(settings, must_exist=True) as engine:
+        lines = engine.sla_explain(number)
+        record = engine.record(number)
+        now = engine.clock.now()
+    due = record.next_due() if isinstance(record, Ticket) else None
+    if args.format == "json":
+        print_json({"ticket": number, "timeline": lines})
+    else:
+        print("\n".join(lines) if lines else f"{number}: no clock events (no policy selected it)")
+    if due is not None and due < now:
+        print(
+            f"opsledger: note: clock events due since {when(due)} UTC are not recorded yet; "
+            "`opsledger tick` records them",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _sla_whatif(args: argparse.Namespace, settings: Settings) -> int:
+    definition = _load_policy(args.policy, "policy")
+    start, end = parse_instant(args.start, "from"), parse_instant(args.end, "to")
+    with _engine(settings, must_exist=True) as engine:
+        report = engine.whatif(definition, start, end)
+    data = {
+        "policy": definition.get("name"),
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "tickets": report.tickets,
+        "rows": report.rows(),
+    }
+    if args.format == "json":
+        print_json(data)
+    else:
+        print_whatif(data)
+    return 0
+
+
+def _tick(args: argparse.Namespace, settings: Settings) -> int:
+    with _engine(settings, must_exist=True) as engine:
+        at = parse_instant(args.at, "at") if args.at else engine.clock.now()
+        fired = engine.tick(at)
+    if args.format == "json":
+        print_json({"at": at.isoformat(), "fired": fired})
+    else:
+        print(f"{fired} clock events recorded (due by {when(at)} UTC)")
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    """A fresh SQLite file by default; on PostgreSQL (when a URL is given and ``--db`` is not)
+    only an empty database, since there is no file to delete and recreate."""
     from opsledger.demo import (
         DEMO_DB,
         parse_month,
         prepare_demo_file,
         previous_month,
+        require_empty,
         run_demo,
     )
     from opsledger.render import ProgressLine, format_summary
 
-    db_arg = getattr(args, "db", None) or DEMO_DB
     month = parse_month(args.month) if args.month else previous_month(date.today())
     if not args.scale > 0:
         raise InputError("scale", "must be more than 0")
-    replaced = prepare_demo_file(Path(db_arg))
+    db_arg: str | None = args.db
+    on_postgres = bool(settings.database_url) and db_arg is None
+    if on_postgres:
+        engine, replaced = Engine(settings), False
+    else:
+        db_arg = db_arg or DEMO_DB
+        replaced = prepare_demo_file(Path(db_arg))
+        engine = Engine(settings.with_(db_path=db_arg, database_url=None))
     progress = ProgressLine(sys.stderr, quiet=args.quiet)
-    engine = Engine(settings.with_(db_path=db_arg, database_url=None))
     with engine:
+        if on_postgres:
+            require_empty(engine)
         summary = run_demo(engine, month, seed=args.seed, scale=args.scale, progress=progress)
     progress.finish()
     if args.format == "json":

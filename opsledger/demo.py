@@ -2,8 +2,10 @@
 
 Every ticket is a small generator that yields ``(instant, command)`` steps; one global
 time-ordered queue (heapq) issues each command at its own instant, so every record's history
-reads forwards and cross-ticket links never land before a ticket's last event. The same seed
-gives the same month, event for event; the wall clock is read only to time the run.
+reads forwards and cross-ticket links never land before a ticket's last event. SLA policies are
+defined first, so tickets get clocks, and the engine's scheduler is ticked every few simulated
+minutes as the month goes by, as the worker would in production. The same seed gives the same
+month, event for event; the wall clock is read only to time the run.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from typing import Any
 from opsledger import Engine, InputError, Outcome
 from opsledger.core import commands as c
 from opsledger.core.domain.records import RecordKind
-from opsledger.demo_data import HOURLY, INFRASTRUCTURE, SERVICES, WEEKDAY
+from opsledger.demo_data import (
+    HOURLY,
+    INFRASTRUCTURE,
+    POLICIES,
+    SERVICE_LEVEL_MANAGER,
+    SERVICES,
+    WEEKDAY,
+)
 from opsledger.demo_desk import DEMO_TZ, Process, local_midnight, next_business
 from opsledger.demo_practices import Stories
 
@@ -34,6 +43,12 @@ TICKET_KINDS = (
     RecordKind.PROBLEM,
     RecordKind.CHANGE,
 )
+
+#: The scheduler runs this often in simulated time (a warning is noticed at most this late).
+TICK_EVERY = timedelta(minutes=10)
+#: The clocks the summary reports attainment for: the customer SLA's, per priority.
+REPORTED_METRICS = ("response", "resolution")
+OUTCOMES = ("met", "breached", "open")
 
 #: Called now and then with (fraction of the month simulated, commands issued so far).
 Progress = Callable[[float, int], None]
@@ -57,6 +72,13 @@ class DemoSummary:
     chain_ok: bool = False
     notable: dict[str, str] = field(default_factory=dict)
     as_of_example: tuple[str, str] | None = None
+    policies: list[str] = field(default_factory=list)
+    ticks: int = 0
+    ticked_events: int = 0
+    #: metric -> priority -> {"met", "breached", "open"}: customer SLA clocks at month end.
+    sla: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    #: OLA clocks the same way, per metric.
+    ola: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def per_kind(self) -> dict[str, int]:
@@ -78,6 +100,11 @@ class DemoSummary:
             "log_entries": self.log_entries,
             "chain_ok": self.chain_ok,
             "notable": self.notable,
+            "policies": self.policies,
+            "ticks": self.ticks,
+            "ticked_events": self.ticked_events,
+            "sla": self.sla,
+            "ola": self.ola,
         }
 
 
@@ -133,6 +160,9 @@ class World:
         self.matrix = engine.settings.matrix
         self._queue: list[tuple[datetime, int, Process, c.Command]] = []
         self._seq = 0
+        self.next_tick = start
+        self.ticks = 0
+        self.ticked_events = 0
 
     def fork(self) -> random.Random:
         """A private generator for one process, so stories do not perturb each other."""
@@ -159,10 +189,18 @@ class World:
         self.commands += 1
         return self.engine.execute(replace(command, at=when.replace(microsecond=0)))
 
+    def tick_until(self, at: datetime) -> None:
+        """Run the SLA scheduler at every tick instant up to ``at``, as a worker would."""
+        while self.next_tick <= at:
+            self.ticked_events += self.engine.tick(self.next_tick)
+            self.ticks += 1
+            self.next_tick += TICK_EVERY
+
     def run(self) -> None:
         span = (self.end - self.start).total_seconds()
         while self._queue:
             when, _, process, command = heapq.heappop(self._queue)
+            self.tick_until(when)
             self.now = when
             outcome = self.execute(when, command)
             if self.progress is not None and self.commands % 50 == 0:
@@ -172,6 +210,15 @@ class World:
             except StopIteration:
                 continue
             self._push(when, process, command)
+
+
+def _define_policies(w: World) -> list[str]:
+    """The service-level manager records the policies before anything else happens."""
+    at = w.start - timedelta(days=8)
+    for i, policy in enumerate(POLICIES):
+        command = c.DefineSlaPolicy(definition=policy, actor=SERVICE_LEVEL_MANAGER)
+        w.execute(at + timedelta(seconds=i), command)
+    return [str(p["name"]) for p in POLICIES]
 
 
 def _register_cis(w: World) -> None:
@@ -248,20 +295,25 @@ def run_demo(
     start = local_midnight(month.replace(day=1))
     end = local_midnight((month.replace(day=28) + timedelta(days=4)).replace(day=1))
     w = World(engine, start, end, seed, progress)
+    policies = _define_policies(w)
     _register_cis(w)
     _seed_stories(w, scale, Stories(w))
     w.run()
+    w.tick_until(end)  # start and end are local midnights, so ``end`` is a tick instant too
     if progress is not None:
         progress(1.0, w.commands)
-    summary = summarise(engine, month=f"{month:%Y-%m}", seed=seed)
+    summary = summarise(engine, month=f"{month:%Y-%m}", seed=seed, until=end)
     summary.commands = w.commands
-    summary.notable = dict(w.notable)
+    summary.notable = {**w.notable, **summary.notable}
+    summary.policies = policies
+    summary.ticks, summary.ticked_events = w.ticks, w.ticked_events
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
 
-def summarise(engine: Engine, *, month: str, seed: int) -> DemoSummary:
-    """Counts per kind, state and priority, read back record by record; the chain verified."""
+def summarise(engine: Engine, *, month: str, seed: int, until: datetime) -> DemoSummary:
+    """Counts per kind, state and priority, SLA attainment as of ``until``, read back record
+    by record through the Engine; the chain verified."""
     summary = DemoSummary(month=month, seed=seed, location=engine.settings.location)
     richest: tuple[int, str] = (0, "")
     for kind in TICKET_KINDS:
@@ -274,8 +326,13 @@ def summarise(engine: Engine, *, month: str, seed: int) -> DemoSummary:
             summary.events += data["version"]
             if kind is RecordKind.INCIDENT:
                 richest = max(richest, (data["version"], number))
+            _count_clocks(engine, summary, number, data["priority"], until)
         summary.per_state[kind.value] = dict(sorted(states.items()))
         summary.per_priority[kind.value] = dict(sorted(priorities.items()))
+    summary.sla = {
+        m: dict(sorted(summary.sla[m].items())) for m in REPORTED_METRICS if m in summary.sla
+    }
+    summary.ola = {m: summary.ola[m] for m in REPORTED_METRICS if m in summary.ola}
     for number in engine.numbers(RecordKind.CONFIGURATION_ITEM):
         summary.configuration_items += 1
         summary.events += engine.get(number)["version"]
@@ -287,9 +344,50 @@ def summarise(engine: Engine, *, month: str, seed: int) -> DemoSummary:
     return summary
 
 
+def _count_clocks(
+    engine: Engine, summary: DemoSummary, number: str, priority: str, until: datetime
+) -> None:
+    """Add a ticket's clocks as they stood at ``until`` to the attainment counts.
+
+    Cancelled clocks (cancelled or closed tickets) count for nothing; a clock that is still
+    running or paused and has not breached is open.
+    """
+    for clock in engine.sla_status(number, as_of=until):
+        if clock.state == "cancelled" or clock.metric not in REPORTED_METRICS:
+            continue
+        outcome = "breached" if clock.breached else "met" if clock.state == "met" else "open"
+        if clock.agreement == "sla":
+            row = summary.sla.setdefault(clock.metric, {}).setdefault(priority, {})
+        elif clock.agreement == "ola":
+            row = summary.ola.setdefault(clock.metric, {})
+        else:
+            continue
+        row[outcome] = row.get(outcome, 0) + 1
+        if outcome == "breached" and clock.agreement == "sla":
+            summary.notable.setdefault(f"{clock.metric} SLA breached", number)
+
+
+def attainment(row: dict[str, int]) -> float | None:
+    """Met out of decided (met or breached); None while nothing is decided."""
+    decided = row.get("met", 0) + row.get("breached", 0)
+    return None if decided == 0 else row.get("met", 0) / decided
+
+
 # -- presentation -------------------------------------------------------------------------------
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def require_empty(engine: Engine) -> None:
+    """A database the demo cannot recreate must hold nothing yet: it never mixes with real data."""
+    held = sum(engine.last_number(kind) for kind in RecordKind)
+    if held or engine.policies().current():
+        what = f"{held} records" if held else "SLA policies"
+        raise InputError(
+            "database_url",
+            f"{engine.settings.location} already holds {what}; the demo needs an empty "
+            "database (for example a new ?schema=NAME)",
+        )
 
 
 def prepare_demo_file(path: Path) -> bool:

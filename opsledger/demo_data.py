@@ -32,6 +32,7 @@ class Service:
     cis: tuple[CISpec, ...]
     symptoms: tuple[str, ...]
     requests: tuple[str, ...] = ()
+    l2_hours: str = "amsterdam-office"  # the CALENDARS entry the L2 team works
 
 
 def _server(name: str, owner: str, host: str) -> CISpec:
@@ -160,6 +161,7 @@ SERVICES: tuple[Service, ...] = (
             "ERP screen freezes on save", "Stock levels out of sync with warehouse",
         ),
         requests=("ERP role change", "New cost centre", "Access to purchasing module"),
+        l2_hours="shanghai-office",  # run from the Shanghai shared-service centre
     ),
     Service(
         "data-warehouse", 0.08, "data-support", ("yara", "zeno"), "dba-team",
@@ -260,3 +262,73 @@ FEEDBACK = {
     2: "I had to chase this twice.",
     1: "Far too slow for something this important.",
 }
+
+# -- service levels ------------------------------------------------------------------------------
+
+_WORKDAYS = ("mon", "tue", "wed", "thu", "fri")
+#: When the teams work. The stories keep these hours and the SLA policies below count business
+#: time on the same calendars, so what the desk does and what the clocks measure agree.
+CALENDARS: dict[str, dict[str, Any]] = {
+    "24x7": {"timezone": "UTC", "always_open": True},
+    "amsterdam-office": {
+        "timezone": "Europe/Amsterdam",
+        "country": "NL",
+        "hours": {day: [["08:00", "18:00"]] for day in _WORKDAYS},
+    },
+    "shanghai-office": {  # Chinese public holidays, and the make-up Saturdays and Sundays
+        "timezone": "Asia/Shanghai",
+        "country": "CN",
+        "hours": {day: [["09:00", "12:00"], ["13:00", "18:00"]] for day in _WORKDAYS},
+    },
+}
+SERVICE_LEVEL_MANAGER = "service-level-manager"
+#: The customer SLA of every service: the library's default targets (P1 15 min / 4 h round the
+#: clock with a public update every 30 min; P2-P4 in office hours), on the desk's own calendar.
+DESK_SLA: dict[str, Any] = {
+    "name": "default",
+    "description": "Service desk SLA: P1 round the clock, P2-P4 in Amsterdam office hours",
+    "calendars": {"24x7": CALENDARS["24x7"], "office": CALENDARS["amsterdam-office"]},
+    "targets": {
+        "P1": {"calendar": "24x7", "response_minutes": 15, "resolution_minutes": 240,
+               "update_minutes": 30},
+        "P2": {"calendar": "office", "response_minutes": 30, "resolution_minutes": 480},
+        "P3": {"calendar": "office", "response_minutes": 240, "resolution_minutes": 1440},
+        "P4": {"calendar": "office", "response_minutes": 480, "resolution_minutes": 2400},
+    },
+}  # fmt: skip
+#: ERP is supported from Shanghai, so its SLA runs on Shanghai hours (the same policy as
+#: examples/policies/shanghai.json).
+ERP_SLA: dict[str, Any] = {
+    "name": "erp-shanghai",
+    "description": "ERP is run from the Shanghai shared-service centre: Shanghai office hours, "
+    "Chinese public holidays and make-up working days",
+    "services": ["erp"],
+    "calendars": {
+        "24x7": {"timezone": "Asia/Shanghai", "always_open": True},
+        "shanghai-office": CALENDARS["shanghai-office"],
+    },
+    "targets": {
+        "P1": {"calendar": "24x7", "response_minutes": 15, "resolution_minutes": 240,
+               "update_minutes": 60},
+        "P2": {"calendar": "shanghai-office", "response_minutes": 60, "resolution_minutes": 480},
+        "P3": {"calendar": "shanghai-office", "response_minutes": 240,
+               "resolution_minutes": 1440},
+        "P4": {"calendar": "shanghai-office", "response_minutes": 480,
+               "resolution_minutes": 2400},
+    },
+}  # fmt: skip
+#: The network team's promise to the desk: pick a ticket up, and fix it or hand it on, in time.
+NETWORK_OLA: dict[str, Any] = {
+    "name": "network-ola",
+    "agreement": "ola",
+    "description": "Network support picks up within the OLA and resolves or hands on",
+    "groups": ["network-support"],
+    "calendars": {"24x7": CALENDARS["24x7"], "office": CALENDARS["amsterdam-office"]},
+    "targets": {
+        "P1": {"calendar": "24x7", "response_minutes": 10, "resolution_minutes": 120},
+        "P2": {"calendar": "office", "response_minutes": 15, "resolution_minutes": 240},
+        "P3": {"calendar": "office", "response_minutes": 60, "resolution_minutes": 600},
+        "P4": {"calendar": "office", "response_minutes": 120, "resolution_minutes": 1200},
+    },
+}  # fmt: skip
+POLICIES: tuple[dict[str, Any], ...] = (DESK_SLA, ERP_SLA, NETWORK_OLA)

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from opsledger import Outcome
 from opsledger.core import commands as c
+from opsledger.core.domain.calendar import BusinessCalendar
 from opsledger.demo_data import (
+    CALENDARS,
     CHANNELS,
     CUSTOMERS,
     DUTY_MANAGER,
@@ -42,13 +44,19 @@ if TYPE_CHECKING:
 
 #: The desk's local time zone: business hours, nights, weekends and CAB days are judged here.
 DEMO_TZ = ZoneInfo("Europe/Amsterdam")
+#: Working hours of the teams, the same calendars the SLA policies count business time on.
+HOURS = {
+    name: BusinessCalendar.from_dict({"name": name, **spec}) for name, spec in CALENDARS.items()
+}
+DESK_HOURS = HOURS["amsterdam-office"]
 Step = tuple[datetime, c.Command]
 Process = Generator[Step, Outcome, None]
 T = TypeVar("T")
 
 ON_CALL = frozenset({"P1", "P2"})  # worked round the clock; P3/P4 wait for business hours
 PACE = {"P1": 0.1, "P2": 0.3, "P3": 1.0, "P4": 1.6}  # delays relative to P3
-RESOLVE_MINUTES = {"P1": 150, "P2": 420, "P3": 900, "P4": 1800}
+RESOLVE_MINUTES = {"P1": 120, "P2": 420, "P3": 900, "P4": 1800}
+UNNOTICED = 0.08  # share of tickets that sit unnoticed in a busy queue before anyone owns them
 ESCALATE = {"P1": 0.8, "P2": 0.55, "P3": 0.3, "P4": 0.15}
 BUMP = {"low": "medium", "medium": "high"}
 
@@ -60,21 +68,18 @@ def local_midnight(day: date) -> datetime:
     return datetime.combine(day, clock_time(0), tzinfo=DEMO_TZ).astimezone(UTC)
 
 
-def is_business(t: datetime) -> bool:
-    local = t.astimezone(DEMO_TZ)
-    return local.weekday() < 5 and 8 <= local.hour < 18
+def is_business(t: datetime, hours: BusinessCalendar = DESK_HOURS) -> bool:
+    return hours.is_working(t)
 
 
-def next_business(t: datetime, rng: random.Random) -> datetime:
-    """``t`` if the desk is staffed then, else a little after 08:00 on the next working day."""
-    if is_business(t):
+def next_business(
+    t: datetime, rng: random.Random, hours: BusinessCalendar = DESK_HOURS
+) -> datetime:
+    """``t`` if the team is at work then, else a little after it next opens (after weekends,
+    public holidays and lunch breaks, and on make-up working days)."""
+    if hours.is_working(t):
         return t
-    local = t.astimezone(DEMO_TZ)
-    day = local.date() + timedelta(days=1 if local.hour >= 8 else 0)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    start = datetime.combine(day, clock_time(8), tzinfo=DEMO_TZ).astimezone(UTC)
-    return start + timedelta(minutes=rng.uniform(0, 50))
+    return hours.next_opening(t) + timedelta(minutes=rng.uniform(0, 50))
 
 
 def _next_slot(t: datetime, slots: dict[int, int]) -> datetime:
@@ -125,12 +130,13 @@ class Story:
     number: str = ""
     owner: str = ""
     reporter: str = ""
+    hours: BusinessCalendar = DESK_HOURS  # whose working hours the work waits for
 
     def after(self, mean_minutes: float, *, work: bool = False) -> datetime:
-        """Move this story's clock on; work on P3/P4 waits for business hours."""
+        """Move this story's clock on; work on P3/P4 waits for the team's working hours."""
         self.t += timedelta(seconds=30) + minutes(self.rng, mean_minutes)
         if work and self.prio not in ON_CALL:
-            self.t = next_business(self.t, self.rng)
+            self.t = next_business(self.t, self.rng, self.hours)
         return self.t
 
     def do(
@@ -191,7 +197,8 @@ class Desk:
         w.incidents[svc.name].append(s.number)
         s.owner = rng.choice(agents)
         yield s.do(8 * s.pace, c.AssignTicket, group=group, assignee=s.owner, tier="L1")
-        yield s.do(12 * s.pace, c.AcknowledgeTicket)
+        slow = 20 if rng.random() < UNNOTICED else 1
+        yield s.do(12 * s.pace * slow, c.AcknowledgeTicket, work=slow > 1)
         if parent is not None and parent_end is not None:
             yield from self._child_of_major(s, parent, parent_end)
             return
@@ -245,7 +252,7 @@ class Desk:
             30 * pace, c.EscalateTicket, work=True, mode="functional", to=svc.l2_group,
             reason="needs the service team",
         )  # fmt: skip
-        yield from self._take(s, svc.l2_group, rng.choice(svc.l2_agents))
+        yield from self._take(s, svc.l2_group, rng.choice(svc.l2_agents), HOURS[svc.l2_hours])
         if svc.vendor and rng.random() < 0.25:
             note = f"case opened with the {svc.name} vendor"
             yield s.do(60 * pace, c.HoldTicket, work=True, reason="awaiting_vendor", note=note)
@@ -261,9 +268,11 @@ class Desk:
             )  # fmt: skip
             yield from self._take(s, svc.l3_group, rng.choice(L3_AGENTS[svc.l3_group]))
 
-    def _take(self, s: Story, group: str, agent: str) -> Process:
-        """Someone in the new group picks the ticket up and acknowledges it."""
-        s.owner = agent
+    def _take(
+        self, s: Story, group: str, agent: str, hours: BusinessCalendar = DESK_HOURS
+    ) -> Process:
+        """Someone in the new group picks the ticket up (in its working hours) and acknowledges."""
+        s.owner, s.hours = agent, hours
         yield s.do(15 * s.pace, c.AssignTicket, work=True, group=group, assignee=agent)
         yield s.do(10 * s.pace, c.AcknowledgeTicket)
 
@@ -330,7 +339,7 @@ class Desk:
                 30, c.EscalateTicket, work=True, mode="functional", to=svc.l2_group,
                 reason="fulfilled by the service team",
             )  # fmt: skip
-            yield from self._take(s, svc.l2_group, rng.choice(svc.l2_agents))
+            yield from self._take(s, svc.l2_group, rng.choice(svc.l2_agents), HOURS[svc.l2_hours])
         if rng.random() < 0.25:
             note = "waiting for the line manager's approval"
             yield s.do(30, c.HoldTicket, work=True, reason="awaiting_customer", note=note)

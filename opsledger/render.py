@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import json
 import shlex
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from opsledger import HistoryEntry, Outcome
 
 if TYPE_CHECKING:
+    from opsledger.core.sla_status import ClockStatus
     from opsledger.demo import DemoSummary
+
+#: The fields of a policy that decide which tickets it governs.
+SELECTORS = ("services", "customers", "groups", "vendors", "kinds")
 
 
 def print_json(data: Any) -> None:
@@ -142,6 +147,153 @@ def print_record(d: dict[str, Any]) -> None:
         print(f"  {label.ljust(width)}  {value}")
 
 
+# -- SLA -----------------------------------------------------------------------------------------
+
+
+def span(delta: timedelta) -> str:
+    """Business time as H:MM:SS; hours go past 24 because business time is not calendar days."""
+    seconds = int(delta.total_seconds())
+    sign = "-" if seconds < 0 else ""
+    hours, rest = divmod(abs(seconds), 3600)
+    return f"{sign}{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def minutes_text(value: float | None) -> str:
+    """A target in minutes as people say it: 15m, 4h, 1h30m."""
+    if value is None:
+        return "-"
+    hours, mins = divmod(round(value), 60)
+    return (f"{hours}h" if hours else "") + (f"{mins}m" if mins or not hours else "")
+
+
+def percent(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1%}"
+
+
+def calendar_text(cal: dict[str, Any]) -> str:
+    """``Asia/Shanghai, mon-fri 09:00-12:00,13:00-18:00, CN holidays``: one line per calendar."""
+    parts = [cal.get("timezone", "UTC")]
+    if cal.get("always_open"):
+        return f"{parts[0]}, round the clock"
+    runs: list[tuple[list[str], str]] = []
+    for day, intervals in (cal.get("hours") or {}).items():
+        hours = ",".join(f"{a}-{b}" for a, b in intervals)
+        if runs and runs[-1][1] == hours:
+            runs[-1][0].append(day)
+        else:
+            runs.append(([day], hours))
+    parts += [f"{d[0]}-{d[-1]} {h}" if len(d) > 1 else f"{d[0]} {h}" for d, h in runs]
+    if cal.get("country"):
+        where = cal["country"] + (f"-{cal['subdiv']}" if cal.get("subdiv") else "")
+        parts.append(f"{where} public holidays")
+    for key, label in (("closures", "closures"), ("makeup_days", "make-up days")):
+        if cal.get(key):
+            parts.append(f"{len(cal[key])} extra {label}")
+    return ", ".join(parts)
+
+
+def selection_text(definition: dict[str, Any]) -> str:
+    found = [f"{k} {','.join(definition[k])}" for k in SELECTORS if definition.get(k)]
+    return "; ".join(found) or "everything"
+
+
+def print_clock_statuses(number: str, at: datetime, statuses: Sequence[ClockStatus]) -> None:
+    print(f"{number}  SLA clocks as of {when(at)} UTC (business time)")
+    if not statuses:
+        print("  no clocks: no policy selected this ticket")
+        return
+    rows = [
+        [
+            s.clock,
+            f"{s.policy} v{s.version}",
+            s.state + (", breached" if s.breached and s.state != "breached" else ""),
+            span(s.target),
+            span(s.elapsed),
+            span(s.remaining),
+            when(s.due),
+            ",".join(f"{w}%" for w in s.warnings_reached) or "-",
+        ]
+        for s in statuses
+    ]
+    print_table(["CLOCK", "POLICY", "STATE", "TARGET", "USED", "LEFT", "DUE (UTC)", "WARNED"], rows)
+
+
+def print_policies(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("no policies defined: tickets get no clocks (`opsledger policy define FILE`)")
+        return
+    table = [
+        [
+            r["name"],
+            r["agreement"],
+            f"v{r['version']}",
+            "retired" if r["retired"] else "in force",
+            cut(selection_text(r["selects"]), 60),
+            when(r["defined_at"]),
+            r["defined_by"] or "-",
+        ]
+        for r in rows
+    ]
+    print_table(["NAME", "AGREEMENT", "VERSION", "STATUS", "SELECTS", "DEFINED (UTC)", "BY"], table)
+
+
+def print_policy(data: dict[str, Any]) -> None:
+    d = data["definition"]
+    status = "retired" if data["retired"] else "in force"
+    latest = "" if data["version"] == data["versions"] else f", latest is v{data['versions']}"
+    print(f"{data['name']} v{data['version']}  {d['agreement']}, {status}{latest}")
+    rows = [
+        ("description", d.get("description") or "-"),
+        ("defined", f"{when(data['defined_at'])} UTC by {data['defined_by']}"),
+        ("selects", selection_text(d)),
+        ("pauses on", ", ".join(d.get("pause_on") or []) or "nothing"),
+        ("on reopen", d.get("on_reopen", "resume")),
+        ("on priority change", d.get("on_priority_change", "retroactive")),
+        ("warnings", ", ".join(f"{w}%" for w in d.get("warnings") or []) or "none"),
+        *((f"calendar {name}", calendar_text(cal)) for name, cal in d["calendars"].items()),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label.ljust(width)}  {value}")
+    print()
+    targets = [
+        [
+            prio,
+            t.get("calendar", "-"),
+            minutes_text(t.get("response_minutes")),
+            minutes_text(t.get("resolution_minutes")),
+            minutes_text(t.get("update_minutes")),
+        ]
+        for prio, t in sorted(d["targets"].items())
+    ]
+    print_table(["PRIORITY", "CALENDAR", "RESPONSE", "RESOLUTION", "UPDATE"], targets)
+
+
+def print_whatif(data: dict[str, Any]) -> None:
+    print(
+        f"what-if: policy {data['policy']} over {data['tickets']} tickets opened "
+        f"{when(data['from'])} - {when(data['to'])} UTC"
+    )
+    if not data["rows"]:
+        print("  no decided clocks in that period")
+        return
+    rows = [
+        [
+            r["priority"],
+            r["metric"],
+            f"{r['actual_met']} met, {r['actual_breached']} breached",
+            percent(r["actual_attainment"]),
+            f"{r['whatif_met']} met, {r['whatif_breached']} breached",
+            percent(r["whatif_attainment"]),
+            "-" if r["difference"] is None else f"{100 * r['difference']:+.1f} pts",
+        ]
+        for r in data["rows"]
+    ]
+    print_table(
+        ["PRI", "METRIC", "RECORDED", "ATTAINMENT", "WHAT-IF", "ATTAINMENT", "CHANGE"], rows
+    )
+
+
 class ProgressLine:
     """One updating ``[####....] 42%`` line on a terminal; a few plain lines otherwise."""
 
@@ -173,24 +325,58 @@ class ProgressLine:
             self.stream.flush()
 
 
+def _align(rows: list[list[str]]) -> list[str]:
+    """First column left-aligned, the (numeric) rest right-aligned."""
+    widths = [max(len(line[i]) for line in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        ).rstrip()
+        for line in rows
+    ]
+
+
 def _grid(title: str, rows: dict[str, dict[str, int]], columns: list[str]) -> list[str]:
     head = [title, "total", *columns]
     body = [
         [kind, str(sum(r.values())), *(str(r.get(col, 0)) for col in columns)]
         for kind, r in rows.items()
     ]
-    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
-    return [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        ).rstrip()
-        for line in [head, *body]
+    return _align([head, *body])
+
+
+def _sla_lines(summary: DemoSummary) -> list[str]:
+    """Attainment per metric and priority, then the OLA clocks in one line each."""
+    from opsledger.demo import OUTCOMES, TICK_EVERY, attainment
+
+    every = int(TICK_EVERY.total_seconds() // 60)
+    lines = [
+        f"SLA policies: {', '.join(summary.policies)}; the scheduler ticked every {every} "
+        f"simulated minutes ({summary.ticks} ticks) and recorded {summary.ticked_events} "
+        "clock events",
+        "",
     ]
+    body = [
+        [f"{metric} {prio}", *(str(row.get(o, 0)) for o in OUTCOMES), percent(attainment(row))]
+        for metric, per_priority in summary.sla.items()
+        for prio, row in per_priority.items()
+    ]
+    if not body:
+        return [*lines, "no SLA clocks were decided this month"]
+    lines += _align([["SLA attainment", *OUTCOMES, "attained"], *body])
+    for metric, row in summary.ola.items():
+        counts = ", ".join(f"{row.get(o, 0)} {o}" for o in OUTCOMES)
+        lines.append(f"OLA {metric}: {counts} ({percent(attainment(row))} attained)")
+    return lines
 
 
-def format_summary(summary: DemoSummary, *, db_arg: str, replaced: bool) -> str:
-    """The few lines a newcomer reads after the demo: what happened, where, what to try."""
+def format_summary(summary: DemoSummary, *, db_arg: str | None, replaced: bool) -> str:
+    """The few lines a newcomer reads after the demo: what happened, where, what to try.
+
+    ``db_arg`` is the SQLite file as given, or None on PostgreSQL (whose URL may hold a password,
+    so the commands to try rely on the same OPSLEDGER_DATABASE_URL or --database-url).
+    """
     states = ["new", "assigned", "in_progress", "on_hold", "resolved", "closed", "cancelled"]
     lines = [
         f"opsledger demo: {summary.month} (desk time {summary.timezone}), seed {summary.seed}",
@@ -201,6 +387,8 @@ def format_summary(summary: DemoSummary, *, db_arg: str, replaced: bool) -> str:
         "",
         *_grid("priority", summary.per_priority, ["P1", "P2", "P3", "P4"]),
         "",
+        *_sla_lines(summary),
+        "",
         f"configuration items: {summary.configuration_items}",
         f"{summary.commands} commands recorded {summary.events} events in "
         f"{summary.elapsed_s:.1f} s",
@@ -210,8 +398,8 @@ def format_summary(summary: DemoSummary, *, db_arg: str, replaced: bool) -> str:
     if summary.notable:
         lines += ["", "worth a look:"]
         lines += [f"  {what:<36} {number}" for what, number in summary.notable.items()]
-    db = f"opsledger --db {shlex.quote(db_arg)}"
-    lines += ["", "try next:"]
+    db = "opsledger" if db_arg is None else f"opsledger --db {shlex.quote(db_arg)}"
+    lines += ["", "try next:" if db_arg else "try next (with the same database URL):"]
     if summary.as_of_example is not None:
         number, at = summary.as_of_example
         lines += [
@@ -220,4 +408,9 @@ def format_summary(summary: DemoSummary, *, db_arg: str, replaced: bool) -> str:
             f"  {db} ticket show {number} --as-of {at}",
         ]
     lines.append(f"  {db} ticket list --kind incident --state open --limit 10")
+    lines.append(f"  {db} policy list")
+    breached = summary.notable.get("resolution SLA breached")
+    if breached is not None:
+        lines.append(f"  {db} sla explain {breached}")
+        lines.append(f"  {db} sla status {breached}")
     return "\n".join(lines)

@@ -22,6 +22,46 @@ MAY = date(2025, 5, 1)  # 31 days, starting on a Thursday
 SMALL = "0.05"  # about 26 incidents and 10 requests: every kind of story, fast
 
 
+#: The last word on a clock, from its recorded events (a breach is never taken back).
+LAST_WORD = {
+    "ClockStarted": "running", "ClockPaused": "paused", "ClockResumed": "running",
+    "ClockMet": "met", "ClockStopped": "stopped", "ClockCancelled": "cancelled",
+}  # fmt: skip
+Attainment = tuple[dict[str, dict[str, dict[str, int]]], dict[str, dict[str, int]]]
+
+
+def recorded_attainment(engine: Engine) -> Attainment:
+    """SLA outcomes per metric and priority, and OLA outcomes per metric, worked out from each
+    ticket's recorded clock events alone (not through sla_status, which the demo uses)."""
+    sla: dict[str, dict[str, Counter[str]]] = {}
+    ola: dict[str, Counter[str]] = {}
+    for kind in (RecordKind.INCIDENT, RecordKind.SERVICE_REQUEST):
+        for number in engine.numbers(kind):
+            priority = engine.get(number)["priority"]
+            clocks: dict[str, dict[str, Any]] = {}
+            for entry in engine.history(number):
+                key = entry.details.get("clock")
+                if entry.event == "ClockStarted":
+                    clocks[key] = {**entry.details, "last": "running", "breached": False}
+                elif entry.event == "BreachRecorded":
+                    clocks[key]["breached"] = True
+                elif entry.event in LAST_WORD:
+                    clocks[key]["last"] = LAST_WORD[entry.event]
+            for clock in clocks.values():
+                metric, last = clock["metric"], clock["last"]
+                if last == "cancelled" or metric not in ("response", "resolution"):
+                    continue
+                outcome = "breached" if clock["breached"] else "met" if last == "met" else "open"
+                if clock["agreement"] == "sla":
+                    sla.setdefault(metric, {}).setdefault(priority, Counter())[outcome] += 1
+                elif clock["agreement"] == "ola":
+                    ola.setdefault(metric, Counter())[outcome] += 1
+    return (
+        {m: {p: dict(c) for p, c in rows.items()} for m, rows in sla.items()},
+        {m: dict(c) for m, c in ola.items()},
+    )
+
+
 def read_back(path: Path) -> dict[str, dict[str, Any]]:
     """Every record in the store, by number, through a fresh Engine."""
     with Engine(Settings(db_path=str(path))) as engine:
@@ -56,6 +96,10 @@ def test_summary_counts_agree_with_what_the_engine_reads_back(
     with Engine(Settings(db_path=str(path))) as engine:
         assert summary["events"] == sum(len(engine.history(n)) for n in records)
         report = engine.verify_chain()
+        sla, ola = recorded_attainment(engine)
+    assert (summary["sla"], summary["ola"]) == (sla, ola)
+    assert summary["policies"] == ["default", "erp-shanghai", "network-ola"]
+    assert summary["ticks"] == 31 * 24 * 6 + 1  # every 10 minutes of May, both ends included
     assert summary["chain_ok"] is True and report.ok
     assert summary["log_entries"] == report.checked
     assert summary["database"] == str(path.resolve())
@@ -125,11 +169,15 @@ def test_a_full_month_tells_every_story_within_a_minute(tmp_path: Path) -> None:
     with Engine(Settings(db_path=str(tmp_path / "full.db"))) as engine:
         summary = run_demo(engine, MAY, seed=7)
         events: Counter[str] = Counter()
+        policies: set[str] = set()
         opened_local: list[datetime] = []
         tz = ZoneInfo(summary.timezone)
         for kind in RecordKind:
             for number in engine.numbers(kind):
-                events.update(entry.event for entry in engine.history(number))
+                for entry in engine.history(number):
+                    events[entry.event] += 1
+                    if entry.event == "ClockStarted":
+                        policies.add(entry.details["policy"])
                 if kind is RecordKind.INCIDENT:
                     opened = engine.get(number)["opened_at"]
                     opened_local.append(datetime.fromisoformat(opened).astimezone(tz))
@@ -149,6 +197,13 @@ def test_a_full_month_tells_every_story_within_a_minute(tmp_path: Path) -> None:
     assert {"major incident", "failed change", "incident caused by a failed change"} <= set(
         summary.notable
     )
+    # Service levels: every policy ran clocks; some targets were missed, most were met.
+    assert {"default", "erp-shanghai", "network-ola"} <= policies
+    for metric in ("response", "resolution"):
+        rows = summary.sla[metric].values()
+        met, breached = (sum(r.get(o, 0) for r in rows) for o in ("met", "breached"))
+        assert breached > 0 and met / (met + breached) > 0.9, (metric, met, breached)
+    assert sum(summary.ola["resolution"].values()) > 0
     # Weekly shape: May 2025 has 21 weekdays and 10 weekend days; per day, weekdays are busier.
     weekday = sum(1 for t in opened_local if t.weekday() < 5) / 21
     weekend = sum(1 for t in opened_local if t.weekday() >= 5) / 10
@@ -156,3 +211,57 @@ def test_a_full_month_tells_every_story_within_a_minute(tmp_path: Path) -> None:
     # Daily shape: the ten business hours (08-18) see more arrivals than the other fourteen.
     business = sum(1 for t in opened_local if 8 <= t.hour < 18)
     assert business > 2 * (len(opened_local) - business)
+
+
+def test_printed_attainment_is_what_the_recorded_clock_events_say(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "demo.db"
+    argv = ["demo", "--db", str(path), "--month", "2025-05", "--scale", "0.1", "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    with Engine(Settings(db_path=str(path))) as engine:
+        sla, ola = recorded_attainment(engine)
+    printed: dict[str, dict[str, dict[str, int]]] = {}
+    lines = out.split("SLA attainment", 1)[1].splitlines()[1:]
+    for line in lines:
+        if not line.startswith(("response P", "resolution P")):
+            break
+        metric, prio, met, breached, opened, attained = line.split()
+        row = {"met": int(met), "breached": int(breached), "open": int(opened)}
+        decided = row["met"] + row["breached"]
+        assert attained == f"{row['met'] / decided:.1%}" if decided else attained == "-"
+        printed.setdefault(metric, {})[prio] = {k: v for k, v in row.items() if v}
+    assert printed == sla
+    assert sum(r.get("breached", 0) for rows in sla.values() for r in rows.values()) > 0
+    for metric, row in ola.items():
+        counts = ", ".join(f"{row.get(o, 0)} {o}" for o in ("met", "breached", "open"))
+        assert f"OLA {metric}: {counts}" in out
+    assert f"opsledger --db {path} sla explain INC-" in out
+
+
+@pytest.mark.postgres
+def test_demo_runs_on_an_empty_postgres_database_and_refuses_one_in_use(
+    pg_schema: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPSLEDGER_DB", raising=False)
+    url = str(pg_schema.database_url)
+    argv = ["demo", "--month", "2025-05", "--scale", "0.02", "--quiet", "--format", "json"]
+    assert main([*argv, "--database-url", url]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["database"], summary["replaced"]) == (pg_schema.location, False)
+    assert summary["per_kind"]["incident"] > 0 and summary["chain_ok"]
+    assert list(tmp_path.iterdir()) == []  # no SQLite file anywhere
+    with Engine(pg_schema) as engine:
+        assert recorded_attainment(engine) == (summary["sla"], summary["ola"])
+        incidents = engine.last_number(RecordKind.INCIDENT)
+    monkeypatch.setenv("OPSLEDGER_DATABASE_URL", url)  # the variable works as the flag does
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("opsledger: error: database_url: ") and "already holds" in err
+    with Engine(pg_schema) as engine:
+        assert engine.last_number(RecordKind.INCIDENT) == incidents  # nothing added

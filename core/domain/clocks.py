@@ -66,9 +66,12 @@ def pending(clock: dict[str, Any]) -> list[tuple[datetime, int]]:
     if clock["status"] != "running":
         return []
     todo = [w for w in clock["warnings"] if w not in clock["fired"]]
+    found = [(threshold_instant(clock, p), p) for p in todo]
     if not clock["breached"]:
-        todo.append(BREACH)
-    return [(threshold_instant(clock, p), p) for p in todo]
+        # Breached once business time beyond the target has passed: a target that runs out at
+        # closing time is breached when work could next resume, not in the closed hours.
+        found.append((calendar_of(clock).next_opening(threshold_instant(clock, BREACH)), BREACH))
+    return found
 
 
 class SlaClocks(LedgerRecord):
@@ -98,24 +101,27 @@ class SlaClocks(LedgerRecord):
 
         Idempotent and order-insensitive: a repeated or earlier ``now`` records nothing new.
         A clock is breached only once its target is exceeded, so a stop exactly at the due
-        instant is met.
+        instant is met. At one instant, warnings come before breaches: a tick at exactly that
+        instant records the warnings and not yet the breaches, and a late catch-up must
+        record them in the same order.
         """
         fired = 0
         while True:
             due = sorted(
-                (at, key, p)
+                (at, p == BREACH, key, p)
                 for key, clock in self.clocks.items()
                 for at, p in pending(clock)
                 if at < now or (at == now and p != BREACH)
             )
             if not due:
                 return fired
-            at, key, percent = due[0]
+            at, _, key, percent = due[0]
             stamp = max(at, self.modified_on)
             noticed = now if now > at else None
             if percent == BREACH:
+                target_end = threshold_instant(self.clocks[key], BREACH)
                 self._breach_recorded(
-                    clock=key, due=at, noticed_at=noticed, actor=SLA_ACTOR, timestamp=stamp
+                    clock=key, due=target_end, noticed_at=noticed, actor=SLA_ACTOR, timestamp=stamp
                 )
             else:
                 self._warning_reached(

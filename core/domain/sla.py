@@ -51,7 +51,10 @@ def _seconds(value: Any, field_name: str) -> timedelta | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise InputError(field_name, f"{value!r} is not a positive number of minutes")
-    return timedelta(minutes=value)
+    try:
+        return timedelta(minutes=value)
+    except (OverflowError, ValueError):  # inf, nan, or beyond ~2.7 million years
+        raise InputError(field_name, f"{value!r} minutes is not a usable target") from None
 
 
 def _names(value: Any, field_name: str) -> tuple[str, ...]:
@@ -63,6 +66,17 @@ def _names(value: Any, field_name: str) -> tuple[str, ...]:
     if not all(isinstance(v, str) and v for v in items):
         raise InputError(field_name, "must be a list of non-empty names")
     return items
+
+
+def _percentages(value: Any, field_name: str) -> tuple[int, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InputError(field_name, "must be a list of percentages")
+    items = tuple(value)
+    for w in items:
+        whole = isinstance(w, int) or (isinstance(w, float) and w.is_integer())
+        if isinstance(w, bool) or not whole:
+            raise InputError(field_name, f"{w!r} is not a whole percentage")
+    return tuple(int(w) for w in items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +185,10 @@ class SlaPolicy:
             spec = dict(spec) if isinstance(spec, Mapping) else spec
             if isinstance(spec, dict):
                 spec.setdefault("name", name)
-            calendars[name] = BusinessCalendar.from_dict(spec)
+            try:
+                calendars[name] = BusinessCalendar.from_dict(spec)
+            except InputError as e:
+                raise InputError(f"calendars.{name}.{e.field}", e.message) from None
         raw_targets = data.get("targets") or {}
         if not isinstance(raw_targets, Mapping) or not raw_targets:
             raise InputError("targets", "a policy needs targets for at least one priority")
@@ -185,7 +202,7 @@ class SlaPolicy:
                 resolution=_seconds(spec.get("resolution_minutes"), f"targets.{prio}.resolution"),
                 update=_seconds(spec.get("update_minutes"), f"targets.{prio}.update"),
             )
-        warnings = data.get("warnings", (50, 75, 90))
+        warnings = _percentages(data.get("warnings", (50, 75, 90)), "warnings")
         return cls(
             name=str(data.get("name") or ""),
             agreement=agreement,
@@ -200,7 +217,7 @@ class SlaPolicy:
             ),
             on_reopen=str(data.get("on_reopen", "resume")),
             on_priority_change=str(data.get("on_priority_change", "retroactive")),
-            warnings=tuple(int(w) for w in warnings),
+            warnings=warnings,
             calendars=calendars,
             targets=targets,
             version=version,

@@ -13,7 +13,7 @@ from typing import Any
 
 from opsledger.core.domain.clocks import PolicySource
 from opsledger.core.domain.sla import Agreement, Metric, SlaPolicy, choose_sla
-from opsledger.core.domain.ticket import Ticket
+from opsledger.core.domain.ticket import Ticket, TicketState
 
 _TICKET_METRICS = (Metric.RESPONSE, Metric.RESOLUTION, Metric.UPDATE)
 
@@ -37,11 +37,20 @@ def _start_all(
     targets = policy.targets.get(ticket.priority)
     if targets is None:
         return
+    # A clock that starts while the ticket waits on a pausing hold (a new update cycle, a new
+    # group's OLA, a priority change from_change) waits for the resume like the others.
+    # UC clocks are the exception: the hold is what they measure.
+    held = (
+        ticket.state == TicketState.ON_HOLD
+        and ticket.hold_reason in policy.pause_on
+        and policy.agreement is not Agreement.UC
+    )
     for metric in metrics:
         target = targets.get(metric)
         if target is not None:
+            key = clock_key(policy, metric, scope, cycle)
             ticket.start_clock(
-                key=clock_key(policy, metric, scope, cycle),
+                key=key,
                 policy=policy,
                 metric=metric,
                 target=target,
@@ -49,6 +58,8 @@ def _start_all(
                 at=at,
                 cycle=cycle,
             )
+            if held:
+                ticket.pause_clock(key, reason=str(ticket.hold_reason), at=at)
 
 
 def _policy_of(ticket: Ticket, key: str, policies: PolicySource) -> SlaPolicy:
@@ -74,6 +85,28 @@ def _metric(ticket: Ticket, key: str) -> str:
     return str(ticket.clocks[key]["metric"])
 
 
+def _scope(ticket: Ticket, key: str) -> str:
+    """The group or vendor of an OLA/UC clock, read exactly (a policy may share its name)."""
+    clock = ticket.clocks[key]
+    middle = key[len(f"{clock['agreement']}/{clock['policy']}/") :]
+    return middle.rpartition("/")[0]
+
+
+def _cycles(ticket: Ticket, policy: SlaPolicy, scope: str) -> list[str]:
+    """Keys of every clock ``policy`` ever started for ``scope``, whatever their metric."""
+    return [
+        k
+        for k, c in ticket.clocks.items()
+        if c["agreement"] == policy.agreement.value
+        and c["policy"] == policy.name
+        and _scope(ticket, k) == scope
+    ]
+
+
+def _next_cycle(ticket: Ticket, keys: list[str]) -> int:
+    return 1 + max((int(ticket.clocks[k]["cycle"]) for k in keys), default=0)
+
+
 def _ola_policies(ticket: Ticket, group: str | None, policies: PolicySource) -> list[SlaPolicy]:
     if group is None:
         return []
@@ -94,16 +127,14 @@ def _ola_policies(ticket: Ticket, group: str | None, policies: PolicySource) -> 
 def _group_changed(ticket: Ticket, group: str | None, policies: PolicySource, at: datetime) -> None:
     """OLA clocks follow the ticket from group to group."""
     for key in _open(ticket, agreement=Agreement.OLA):
-        if f"/{group}/" not in key:
+        if _scope(ticket, key) != group:
             _stop(ticket, [key], at)
     for policy in _ola_policies(ticket, group, policies):
-        base = clock_key(policy, Metric.RESOLUTION, group or "")
-        cycles = [k for k in ticket.clocks if k.split("#")[0] == base]
+        cycles = _cycles(ticket, policy, group or "")
         if not any(k in _open(ticket) for k in cycles):
             metrics = (Metric.RESPONSE, Metric.RESOLUTION)
-            _start_all(
-                ticket, policy, at, scope=group or "", cycle=len(cycles) + 1, metrics=metrics
-            )
+            cycle = _next_cycle(ticket, cycles)
+            _start_all(ticket, policy, at, scope=group or "", cycle=cycle, metrics=metrics)
 
 
 def _vendor_awaited(ticket: Ticket, vendor: str, policies: PolicySource, at: datetime) -> None:
@@ -119,8 +150,7 @@ def _vendor_awaited(ticket: Ticket, vendor: str, policies: PolicySource, at: dat
                 customer=ticket.customer,
             )
         ):
-            base = clock_key(policy, Metric.RESOLUTION, vendor)
-            cycle = 1 + sum(1 for k in ticket.clocks if k.split("#")[0] == base)
+            cycle = _next_cycle(ticket, _cycles(ticket, policy, vendor))
             metrics = (Metric.RESPONSE, Metric.RESOLUTION)
             _start_all(ticket, policy, at, scope=vendor, cycle=cycle, metrics=metrics)
 
@@ -191,14 +221,41 @@ def _reopened(ticket: Ticket, policies: PolicySource, at: datetime) -> None:
     if key is None:
         return
     clock = ticket.clocks[key]
+    if clock["status"] == "cancelled":  # the ticket left this SLA (a priority it does not cover)
+        return
     policy = _policy_of(ticket, key, policies)
     if policy.on_reopen == "resume":
         ticket.resume_clock(key, at=at)
     else:
         _start_all(ticket, policy, at, cycle=clock["cycle"] + 1, metrics=[Metric.RESOLUTION])
+    # the customer is owed updates again while the ticket is open again
+    update = _latest(ticket, Agreement.SLA, Metric.UPDATE)
+    if update is not None and ticket.clocks[update]["status"] not in ("running", "paused"):
+        cycle = ticket.clocks[update]["cycle"] + 1
+        _start_all(ticket, policy, at, cycle=cycle, metrics=[Metric.UPDATE])
 
 
 def _priority_changed(ticket: Ticket, policies: PolicySource, at: datetime) -> None:
+    if not _open(ticket, agreement=Agreement.SLA) and not any(
+        c["agreement"] == Agreement.SLA.value and c["status"] in ("met", "breached")
+        for c in ticket.clocks.values()
+    ):
+        # no SLA ran (the old priority was not covered, or every clock was cancelled by a
+        # change to one that was not): a priority the policies cover starts its clocks now
+        policy = choose_sla(
+            policies.current(),
+            kind=ticket.kind.value,
+            priority=ticket.priority,
+            service=ticket.service,
+            customer=ticket.customer,
+        )
+        if policy is not None:
+            cycle = 1 + max(
+                (c["cycle"] for c in ticket.clocks.values() if c["policy"] == policy.name),
+                default=0,
+            )
+            _start_all(ticket, policy, at, cycle=cycle)
+        return
     for key in _open(ticket, agreement=Agreement.SLA):
         clock = ticket.clocks[key]
         policy = _policy_of(ticket, key, policies)
