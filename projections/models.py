@@ -7,6 +7,7 @@ whole log, an incremental build and a rebuild give the same documents by constru
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -16,8 +17,14 @@ from opsledger.core.domain.tickets import Change, Incident, Problem
 from opsledger.projections.base import Docs, ReadModel
 
 
+@lru_cache(maxsize=65_536)
+def _iso_of(value: datetime) -> str:
+    return value.isoformat()
+
+
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """Instants as stored in documents; memoised, as the same few repeat on every event."""
+    return _iso_of(value) if value is not None else None
 
 
 def clock_summary(ticket: Ticket) -> dict[str, Any]:
@@ -93,8 +100,69 @@ def _clock_outcomes(ticket: Ticket) -> dict[str, Any]:
     return outcome
 
 
+_DECIDED = ("met", "breached")
+
+
+def _decided_at(
+    outcome: dict[str, Any], previous: dict[str, Any] | None, at: str
+) -> dict[str, str]:
+    """Per metric, the instant its outcome last became final (met or breached).
+
+    A reopened ticket's resolution that runs again loses its instant until decided anew; a
+    breach keeps the instant of the first breach (breached is final).
+    """
+    before = previous.get("sla", {}) if previous else {}
+    instants = previous.get("sla_at", {}) if previous else {}
+    decided: dict[str, str] = {}
+    for metric in ("response", "resolution", "update"):
+        state = outcome.get(metric)
+        if state not in _DECIDED:
+            continue
+        unchanged = before.get(metric) == state and metric in instants
+        decided[metric] = instants[metric] if unchanged else at
+    return decided
+
+
+def _open_intervals(ticket: Ticket, previous: dict[str, Any] | None, at: str) -> list[list[Any]]:
+    """``[start, end]`` of each stretch in an open state (end null while open): the backlog."""
+    intervals = [list(i) for i in previous.get("open_intervals", [])] if previous else []
+    was_open = bool(intervals) and intervals[-1][1] is None
+    if ticket.state in OPEN_STATES and not was_open:
+        intervals.append([at, None])
+    elif ticket.state not in OPEN_STATES and was_open:
+        intervals[-1][1] = at
+    return intervals
+
+
+def _kind_facts(ticket: Ticket, previous: dict[str, Any] | None, at: str) -> dict[str, Any]:
+    """Facts only one kind has; the instants are those of the event that first showed them."""
+    before = previous or {}
+    if isinstance(ticket, Incident):
+        return {"major": ticket.major}
+    if isinstance(ticket, Problem):
+        known_at = before.get("known_error_at") or (at if ticket.known_error else None)
+        return {"known_error": ticket.known_error, "known_error_at": known_at}
+    if isinstance(ticket, Change):
+        outcome, done_at = before.get("change_outcome"), before.get("implemented_at")
+        if outcome is None and ticket.phase in ("succeeded", "failed"):
+            outcome, done_at = ticket.phase, at  # the review later overwrites the phase
+        return {
+            "change_type": ticket.change_type,
+            "phase": ticket.phase,
+            "change_outcome": outcome,
+            "implemented_at": done_at,
+        }
+    return {}
+
+
 def ticket_facts(ticket: Ticket, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """What the KPIs need about one ticket (see docs/kpis.md for every definition)."""
+    """What the KPIs need about one ticket (see docs/kpis.md for every definition).
+
+    A fold: a function of the ticket after an event and the document before it; instants
+    of things the ticket's state forgets (a complaint, a breach) are the event's own.
+    """
+    at = _iso(ticket.modified_on)
+    assert at is not None
     first_resolved = previous.get("first_resolved_at") if previous else None
     resolved_tier = previous.get("resolved_tier") if previous else None
     if ticket.resolved_at is not None and (
@@ -102,6 +170,9 @@ def ticket_facts(ticket: Ticket, previous: dict[str, Any] | None) -> dict[str, A
     ):
         first_resolved = first_resolved or _iso(ticket.resolved_at)
         resolved_tier = ticket.tier
+    outcome = _clock_outcomes(ticket)
+    complaint_times = list(previous.get("complaint_times", [])) if previous else []
+    complaint_times += [at] * (ticket.complaints - len(complaint_times))
     facts: dict[str, Any] = {
         "number": ticket.number,
         "kind": ticket.kind.value,
@@ -124,16 +195,13 @@ def ticket_facts(ticket: Ticket, previous: dict[str, Any] | None) -> dict[str, A
         "escalation_level": ticket.escalation_level,
         "satisfaction": ticket.satisfaction,
         "complaints": ticket.complaints,
-        "sla": _clock_outcomes(ticket),
+        "sla": outcome,
+        "sla_at": _decided_at(outcome, previous, at),
+        "open_intervals": _open_intervals(ticket, previous, at),
+        "complaint_times": complaint_times,
         "caused_by_change": ticket.linked(Relation.CAUSED_BY_CHANGE),
     }
-    if isinstance(ticket, Incident):
-        facts["major"] = ticket.major
-    if isinstance(ticket, Problem):
-        facts["known_error"] = ticket.known_error
-    if isinstance(ticket, Change):
-        facts["change_type"] = ticket.change_type
-        facts["phase"] = ticket.phase
+    facts.update(_kind_facts(ticket, previous, at))
     return facts
 
 

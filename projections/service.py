@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from opsledger.core.domain.errors import InputError
 from opsledger.core.engine import ledger_env
-from opsledger.projections.base import Progress, ReadModel
+from opsledger.projections.base import Progress, ReadModel, catch_up_together
 from opsledger.projections.models import MODELS
 from opsledger.projections.store import DocumentView, open_view
 
@@ -44,6 +44,16 @@ class Projections:
             name: MODELS[name](self.view, engine.app) for name in self._names(names)
         }
 
+    def close(self) -> None:
+        """Release the document store's connections; the engine stays open."""
+        self.view.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @staticmethod
     def _names(names: Iterable[str] | None) -> list[str]:
         chosen = list(names) if names is not None else list(MODELS)
@@ -63,24 +73,43 @@ class Projections:
         head = self.engine.app.recorder.max_notification_id() or 0
         return [ProjectionStatus(n, m.position(), head) for n, m in self.models.items()]
 
-    def catch_up(self, progress: Progress | None = None) -> dict[str, int]:
-        """Bring every read model up to the end of the log; returns events applied per model."""
-        return {name: m.catch_up(progress=progress) for name, m in self.models.items()}
+    def catch_up(self, progress: Progress | None = None, *, page: int = 1000) -> dict[str, int]:
+        """Bring every read model up to the end of the log; returns events applied per model.
 
-    def rebuild(self, name: str, progress: Progress | None = None) -> int:
+        ``page`` events are applied per transaction (with the tracking record of the last).
+        """
+        applied = catch_up_together(list(self.models.values()), page=page, progress=progress)
+        return dict(zip(self.models, applied, strict=True))
+
+    def rebuild(self, name: str, progress: Progress | None = None, *, page: int = 1000) -> int:
         """Fold the whole log again into a shadow copy, then swap it in atomically.
 
         Readers see the old documents until the swap; events recorded during the rebuild are
         applied by the shadow (its position moves with it) or by the next catch-up.
         """
-        current = self.model(name)
+        return self.rebuild_all([name], progress, page=page)[name]
+
+    def rebuild_all(
+        self,
+        names: Sequence[str] | None = None,
+        progress: Progress | None = None,
+        *,
+        page: int = 1000,
+    ) -> dict[str, int]:
+        """:meth:`rebuild` several read models (default: all) in one pass over the log.
+
+        Each is swapped in on its own once the pass is over.
+        """
         app_name = self.engine.app.name
-        shadow = type(current)(self.view, self.engine.app, target=name + SHADOW)
-        self.view.drop(shadow.target, app_name)
-        applied = shadow.catch_up(progress=progress)
-        self.view.promote(shadow.target, name, app_name)
-        self.models[name] = type(current)(self.view, self.engine.app)
-        return applied
+        chosen = [self.model(name) for name in (names if names is not None else self.models)]
+        shadows = [type(m)(self.view, self.engine.app, target=m.name + SHADOW) for m in chosen]
+        for shadow in shadows:
+            self.view.drop(shadow.target, app_name)
+        applied = catch_up_together(shadows, page=page, progress=progress)
+        for model in chosen:
+            self.view.promote(model.name + SHADOW, model.name, app_name)
+            self.models[model.name] = type(model)(self.view, self.engine.app)
+        return {model.name: count for model, count in zip(chosen, applied, strict=True)}
 
     def follow(self, stop: threading.Event, poll: float = 0.5) -> None:
         """Catch up, then apply new events as they are recorded until ``stop`` is set."""

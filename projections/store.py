@@ -3,9 +3,12 @@
 A read model is a set of JSON documents addressed by ``(collection, key)``. Each batch of
 document changes is committed together with the tracking record of the last event it applied
 (eventsourcing's tracking table, one row per projection), so after a crash a projection
-resumes exactly where its last commit left off: no event is applied twice or skipped. The
-tracking row only moves forward; a batch that would move it back (the same events applied
-again by a second worker) fails as a whole and changes nothing.
+resumes exactly where its last commit left off: no event is applied twice or skipped. A batch
+names the position it started from (``after``) and commits only if the tracking row is still
+there, so a second worker that applied some of the same events first makes the batch fail as
+a whole and change nothing: a row that merely moved forward is not enough (the second worker
+may have stopped inside the batch's range). Without ``after`` (eventsourcing's live path, one
+event per commit) the row only has to move forward.
 
 The same tables serve SQLite (in the event store's own file) and PostgreSQL.
 """
@@ -16,7 +19,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
 import orjson
-from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    Tracking,
+    TrackingRecorder,
+)
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
@@ -29,10 +37,20 @@ def tracking_name(projection: str, application: str) -> str:
     return f"{projection}@{application}"
 
 
+def moved_away(name: str, after: int, notification_id: int) -> IntegrityError:
+    return IntegrityError(
+        f"tracking of {name} is no longer at {after}: another worker applied events first, "
+        f"so the batch up to {notification_id} was not committed"
+    )
+
+
 class DocumentView(Protocol):
     """What a projection needs from its store."""
 
-    def commit(self, projection: str, tracking: Tracking, changes: Changes) -> None: ...
+    def commit(
+        self, projection: str, tracking: Tracking, changes: Changes, *, after: int | None = None
+    ) -> None:
+        """Documents and tracking in one transaction; ``after``: where the batch started."""
 
     def get(self, projection: str, collection: str, key: str) -> dict[str, Any] | None: ...
 
@@ -43,6 +61,8 @@ class DocumentView(Protocol):
     def promote(self, shadow: str, projection: str, application: str) -> None: ...
 
     def drop(self, projection: str, application: str) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class SQLiteDocumentView(SQLiteTrackingRecorder):
@@ -55,22 +75,39 @@ class SQLiteDocumentView(SQLiteTrackingRecorder):
             "doc BLOB NOT NULL, PRIMARY KEY (projection, collection, key)) WITHOUT ROWID",
         ]
 
-    def commit(self, projection: str, tracking: Tracking, changes: Changes) -> None:
+    def commit(
+        self, projection: str, tracking: Tracking, changes: Changes, *, after: int | None = None
+    ) -> None:
         upserts = [
             (projection, c, k, orjson.dumps(d)) for (c, k), d in changes.items() if d is not None
         ]
         deletes = [(projection, c, k) for (c, k), d in changes.items() if d is None]
+        name = tracking_name(projection, tracking.application_name)
+        new = tracking.notification_id
         with self.datastore.transaction(commit=True) as c:
+            if after is None:
+                self._insert_tracking(c, Tracking(name, new))
+            else:
+                if after == 0:
+                    c.execute(
+                        "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name) "
+                        "DO NOTHING RETURNING notification_id",
+                        (name, new),
+                    )
+                else:
+                    c.execute(
+                        "UPDATE tracking SET notification_id=? "
+                        "WHERE application_name=? AND notification_id=? RETURNING notification_id",
+                        (new, name, after),
+                    )
+                if c.fetchone() is None:
+                    raise moved_away(name, after, new)
             if upserts:
                 c.executemany(f"INSERT OR REPLACE INTO {DOCS} VALUES (?, ?, ?, ?)", upserts)
             if deletes:
                 c.executemany(
                     f"DELETE FROM {DOCS} WHERE projection=? AND collection=? AND key=?", deletes
                 )
-            named = Tracking(
-                tracking_name(projection, tracking.application_name), tracking.notification_id
-            )
-            self._insert_tracking(c, named)
 
     def get(self, projection: str, collection: str, key: str) -> dict[str, Any] | None:
         with self.datastore.transaction(commit=False) as c:
@@ -115,6 +152,10 @@ class SQLiteDocumentView(SQLiteTrackingRecorder):
                 "DELETE FROM tracking WHERE application_name=?",
                 (tracking_name(projection, application),),
             )
+
+    def close(self) -> None:
+        """Close this view's own connections (the event store's are the engine's)."""
+        self.datastore.close()
 
 
 def open_view(env: Mapping[str, str]) -> DocumentView:

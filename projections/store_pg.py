@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from opsledger.projections.store import DOCS, Changes, tracking_name
+from opsledger.projections.store import DOCS, Changes, moved_away, tracking_name
 from psycopg.sql import SQL, Identifier
 
 
@@ -45,24 +45,42 @@ class PostgresDocumentView(PostgresTrackingRecorder):
         self._drop_tracking = SQL("DELETE FROM {0}.{1} WHERE application_name=%s").format(
             schema, tracking
         )
+        self._start_tracking = SQL(
+            "INSERT INTO {0}.{1} VALUES (%s, %s) ON CONFLICT (application_name) DO NOTHING "
+            "RETURNING notification_id"
+        ).format(schema, tracking)
+        self._move_tracking = SQL(
+            "UPDATE {0}.{1} SET notification_id=%s WHERE application_name=%s "
+            "AND notification_id=%s RETURNING notification_id"
+        ).format(schema, tracking)
         self._rename_tracking = SQL(
             "UPDATE {0}.{1} SET application_name=%s WHERE application_name=%s"
         ).format(schema, tracking)
 
-    def commit(self, projection: str, tracking: Tracking, changes: Changes) -> None:
+    def commit(
+        self, projection: str, tracking: Tracking, changes: Changes, *, after: int | None = None
+    ) -> None:
+        """See :meth:`opsledger.projections.store.DocumentView.commit`."""
         upserts = [
             (projection, c, k, orjson.dumps(d)) for (c, k), d in changes.items() if d is not None
         ]
         deletes = [(projection, c, k) for (c, k), d in changes.items() if d is None]
+        name = tracking_name(projection, tracking.application_name)
+        new = tracking.notification_id
         with self.datastore.transaction(commit=True) as curs:
+            if after is None:
+                self._insert_tracking(curs, Tracking(name, new))
+            else:
+                if after == 0:
+                    curs.execute(self._start_tracking, (name, new))
+                else:
+                    curs.execute(self._move_tracking, (new, name, after))
+                if curs.fetchone() is None:
+                    raise moved_away(name, after, new)
             if upserts:
                 curs.executemany(self._upsert, upserts)
             if deletes:
                 curs.executemany(self._delete, deletes)
-            named = Tracking(
-                tracking_name(projection, tracking.application_name), tracking.notification_id
-            )
-            self._insert_tracking(curs, named)
 
     def get(self, projection: str, collection: str, key: str) -> dict[str, Any] | None:
         with self.datastore.transaction(commit=False) as curs:
@@ -94,3 +112,7 @@ class PostgresDocumentView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._drop_docs, (projection,))
             curs.execute(self._drop_tracking, (tracking_name(projection, application),))
+
+    def close(self) -> None:
+        """Close this view's own connection pool (the event store's is the engine's)."""
+        self.datastore.close()
