@@ -67,8 +67,16 @@ class WorkQueue(ReadModel):
     collections = ("tickets",)
     description = "open tickets per group and assignee, by SLA due instant then priority"
 
+    #: events that change no field of a queue entry
+    IDLE = frozenset(
+        {
+            "WorkNoteAdded", "PublicCommentAdded", "CustomerReplied", "ExternalReferenceRecorded",
+            "SatisfactionRecorded", "ComplaintRecorded", "Linked",
+        }
+    )  # fmt: skip
+
     def apply(self, event: Any, record: Aggregate, docs: Docs) -> None:
-        if not isinstance(record, Ticket):
+        if not isinstance(record, Ticket) or type(event).__name__ in self.IDLE:
             return
         if record.state in OPEN_STATES or record.state == TicketState.RESOLVED:
             docs.put("tickets", record.number, queue_entry(record))
@@ -212,8 +220,16 @@ class TicketFacts(ReadModel):
     collections = ("tickets",)
     description = "per-ticket facts (times, counts, SLA outcomes) the KPIs are computed from"
 
+    #: events that change no fact (a warning is not an outcome; a note is not a state)
+    IDLE = frozenset(
+        {
+            "WarningReached", "ClockPaused", "WorkNoteAdded", "PublicCommentAdded",
+            "CustomerReplied", "ExternalReferenceRecorded",
+        }
+    )  # fmt: skip
+
     def apply(self, event: Any, record: Aggregate, docs: Docs) -> None:
-        if isinstance(record, Ticket):
+        if isinstance(record, Ticket) and type(event).__name__ not in self.IDLE:
             previous = docs.get("tickets", record.number)
             docs.put("tickets", record.number, ticket_facts(record, previous))
 
