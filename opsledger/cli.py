@@ -29,6 +29,7 @@ from opsledger import (
     OpsledgerError,
     Outcome,
     Settings,
+    cli_report,
     cli_views,
 )
 from opsledger.core.clock import parse_instant
@@ -237,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     demo.set_defaults(run=_demo)
     cli_views.add_parsers(nouns, common, _engine)
+    cli_report.add_parsers(nouns, common, _engine)
     return parser
 
 

@@ -33,6 +33,7 @@ from opsledger.demo_data import (
 )
 from opsledger.demo_desk import DEMO_TZ, Process, local_midnight, next_business
 from opsledger.demo_practices import Stories
+from opsledger.projections.report import generate
 
 DEMO_DB = "opsledger-demo.db"
 #: Volume at scale 1.0 (a 30-day month); smaller scales keep every kind of story.
@@ -79,6 +80,8 @@ class DemoSummary:
     sla: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: OLA clocks the same way, per metric.
     ola: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: where the month's service quality report (HTML) was written, if it was
+    report: str | None = None
 
     @property
     def per_kind(self) -> dict[str, int]:
@@ -105,6 +108,7 @@ class DemoSummary:
             "ticked_events": self.ticked_events,
             "sla": self.sla,
             "ola": self.ola,
+            "report": self.report,
         }
 
 
@@ -289,8 +293,10 @@ def run_demo(
     seed: int = 7,
     scale: float = 1.0,
     progress: Progress | None = None,
+    report: Path | None = None,
 ) -> DemoSummary:
-    """Simulate ``month`` on ``engine`` (which should be empty), then read it all back."""
+    """Simulate ``month`` on ``engine`` (which should be empty), read it all back, and write
+    the month's quality report to ``report`` (default: next to an SQLite demo database)."""
     started = time.perf_counter()
     start = local_midnight(month.replace(day=1))
     end = local_midnight((month.replace(day=28) + timedelta(days=4)).replace(day=1))
@@ -307,6 +313,10 @@ def run_demo(
     summary.notable = {**w.notable, **summary.notable}
     summary.policies = policies
     summary.ticks, summary.ticked_events = w.ticks, w.ticked_events
+    path = report or demo_report_path(engine, summary.month)
+    if path is not None:
+        write_report(engine, summary.month, path, as_of=end)
+        summary.report = str(path)
     summary.elapsed_s = time.perf_counter() - started
     return summary
 
@@ -365,6 +375,21 @@ def _count_clocks(
         row[outcome] = row.get(outcome, 0) + 1
         if outcome == "breached" and clock.agreement == "sla":
             summary.notable.setdefault(f"{clock.metric} SLA breached", number)
+
+
+def demo_report_path(engine: Engine, month: str) -> Path | None:
+    """``opsledger-demo-report-2025-05.html`` beside the SQLite file; None on PostgreSQL,
+    which has no file to sit beside."""
+    if engine.settings.backend != "sqlite":
+        return None
+    db = Path(engine.settings.db_path)
+    return db.with_name(f"{db.stem}-report-{month}.html")
+
+
+def write_report(engine: Engine, month: str, path: Path, *, as_of: datetime) -> None:
+    """The month's service quality report in the desk's time zone, as the month ended."""
+    html = generate(engine, month, fmt="html", tz=DEMO_TZ.key, as_of=as_of)
+    path.write_text(html, encoding="utf-8")
 
 
 def attainment(row: dict[str, int]) -> float | None:

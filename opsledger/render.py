@@ -395,6 +395,8 @@ def format_summary(summary: DemoSummary, *, db_arg: str | None, replaced: bool) 
         f"hash chain over {summary.log_entries} log entries: "
         + ("verified" if summary.chain_ok else "BROKEN"),
     ]
+    if summary.report:
+        lines += ["", f"service quality report: {summary.report}"]
     if summary.notable:
         lines += ["", "worth a look:"]
         lines += [f"  {what:<36} {number}" for what, number in summary.notable.items()]
@@ -413,4 +415,8 @@ def format_summary(summary: DemoSummary, *, db_arg: str | None, replaced: bool) 
     if breached is not None:
         lines.append(f"  {db} sla explain {breached}")
         lines.append(f"  {db} sla status {breached}")
+    lines.append(f"  {db} queue --limit 10")
+    lines.append(f"  {db} projections status")
+    if summary.month:
+        lines.append(f"  {db} report --month {summary.month} --format md --lang zh")
     return "\n".join(lines)
