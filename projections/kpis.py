@@ -442,9 +442,21 @@ def _sla(desk: Sequence[_Ticket], window: Window) -> SlaAttainment:
     return SlaAttainment(*(Attainment(*counts[m]) for m in _METRICS))
 
 
+#: the priorities whose incidents are outages; a P3/P4 is a degradation, not a failure
+OUTAGE_PRIORITIES = frozenset({"P1", "P2"})
+
+
+def _is_outage(t: _Ticket) -> bool:
+    return t.doc["priority"] in OUTAGE_PRIORITIES or bool(t.doc.get("major"))
+
+
 def _mtbf(tickets: Sequence[_Ticket], start: datetime, until: datetime) -> Mtbf:
-    """Failures are the incidents opened in ``[start, until)``; down while any of them is open."""
-    incidents = [t for t in tickets if t.kind == "incident" and t.doc["state"] != "cancelled"]
+    """Failures are the outages opened in ``[start, until)``; down while any of them is open."""
+    incidents = [
+        t
+        for t in tickets
+        if t.kind == "incident" and t.doc["state"] != "cancelled" and _is_outage(t)
+    ]
     spans = sorted(
         (max(a, start), min(b or until, until))
         for t in incidents

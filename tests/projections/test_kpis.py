@@ -277,23 +277,27 @@ def test_resolution_quality_rates_follow_their_definitions(engine: Engine) -> No
 def test_backlog_ageing_and_mtbf_per_service_and_ci(engine: Engine) -> None:
     db1 = engine.register_ci("server", "db-1").number
     web1 = engine.register_ci("server", "web-1").number
-    s1 = incident(engine, mar(10, 0), service="shop", ci=db1)
+    s1 = incident(engine, mar(10, 0), "P2", service="shop", ci=db1)
     engine.resolve(s1, "fixed", at=mar(10, 6))
-    s2 = incident(engine, mar(10, 4), service="shop", ci=web1)
+    s2 = incident(engine, mar(10, 4), "P2", service="shop", ci=web1)
     engine.resolve(s2, "fixed", at=mar(10, 10))
-    s3 = incident(engine, mar(20, 0), service="shop", ci=db1)
+    s3 = incident(engine, mar(20, 0), "P1", service="shop", ci=db1)
     engine.resolve(s3, "fixed", at=mar(20, 2))
     engine.reopen(s3, "back", at=mar(20, 4))
     engine.resolve(s3, "fixed", at=mar(20, 5))
-    s7 = incident(engine, mar(15, 0), service="shop")
+    s7 = incident(engine, mar(15, 0), "P2", service="shop")
     engine.cancel(s7, "duplicate", at=mar(15, 1))
-    s8 = incident(engine, mar(25, 0), service="shop", group="desk")
+    s8 = incident(engine, mar(25, 0), "P2", service="shop", group="desk")
     engine.hold(s8, "awaiting_customer", at=mar(25, 1))  # on hold is still open
-    incident(engine, mar(29, 12), service="mail")  # s4, still open
-    incident(engine, datetime(2024, 2, 20, tzinfo=UTC), service="hr")  # s5, still open
-    incident(engine, mar(31, 23), service="mail")  # s6, still open
-    s9 = incident(engine, mar(31, 20), service="mail")
+    incident(engine, mar(29, 12), "P2", service="mail")  # s4, still open
+    incident(engine, datetime(2024, 2, 20, tzinfo=UTC), "P2", service="hr")  # s5, still open
+    incident(engine, mar(31, 23), "P2", service="mail")  # s6, still open
+    s9 = incident(engine, mar(31, 20), "P2", service="mail")
     engine.resolve(s9, "fixed", at=datetime(2024, 4, 1, tzinfo=UTC))  # exactly at the end
+    # a degradation, not an outage: a P3 on shop and db-1 counts in no MTBF (nor the backlog:
+    # resolved long before the end)
+    p3 = incident(engine, mar(26, 0), "P3", service="shop", ci=db1)
+    engine.resolve(p3, "fixed", at=mar(26, 6))
 
     facts = facts_of(engine)
     march = month_kpis(facts)
