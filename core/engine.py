@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar, cast
 from uuid import UUID
 
+import pluggy
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import ApplicationRecorder, RecordConflictError, Recording
@@ -38,6 +39,8 @@ from opsledger.core.persistence import LedgerRepository, verify_recorder
 from opsledger.core.policies import POLICY_BOOK_ID, PolicyBook
 from opsledger.core.settings import Settings, postgres_env
 from opsledger.core.sla_service import SlaService
+from opsledger.plugins.deadletters import DeadLetter, PluginWarning
+from opsledger.plugins.host import PluginHost, RetryReport
 
 log = logging.getLogger(__name__)
 R = TypeVar("R", bound=LedgerRecord)
@@ -161,7 +164,7 @@ class _Unit:
         self.engine = engine
         self.at = at
         self.actor = actor
-        self.matrix: PriorityMatrix = engine.settings.matrix
+        self.matrix: PriorityMatrix = engine.matrix
         self.reopen_window: timedelta = engine.settings.reopen_window
         self.touched: dict[UUID, Aggregate] = {}
         self.by_number: dict[str, Aggregate] = {}
@@ -205,6 +208,10 @@ class _Unit:
                 if new:
                     react(record, list(new), policies, self.at)
 
+    def route(self, ticket: Ticket) -> tuple[str, str | None] | None:
+        """Ask the routing plugins (a failing one is skipped with a warning)."""
+        return self.engine.plugins.route(ticket.as_dict())
+
     def allocate(self, kind: RecordKind) -> str:
         cid = counter_id(kind)
         counter = self.touched.get(cid)
@@ -235,6 +242,7 @@ class Engine(SlaService):
         settings: Settings | None = None,
         *,
         clock: Clock | None = None,
+        plugins: pluggy.PluginManager | None = None,
     ) -> None:
         self.settings = settings if settings is not None else Settings.from_env()
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -248,11 +256,16 @@ class Engine(SlaService):
             self.app = Ledger(env=env)
         self._listeners: list[Callable[[Sequence[Recording[UUID]]], None]] = []
         self._init_sla()
+        # -- plugins (opsledger.plugins): hooks are called through the host, never the domain
+        self.plugins = PluginHost(self, plugins)
+        self.matrix: PriorityMatrix = self.plugins.matrix(self.settings.matrix)
+        self.subscribe(self.plugins.on_recorded)
 
     # -- lifecycle of the engine itself ----------------------------------------------------
 
     def close(self) -> None:
         self.app.close()
+        self.plugins.close()
 
     def __enter__(self) -> Self:  # the facade's verbs stay visible inside ``with``
         return self
@@ -266,6 +279,24 @@ class Engine(SlaService):
         A failing listener is logged and never fails the command that was already recorded.
         """
         self._listeners.append(listener)
+
+    # -- plugins ---------------------------------------------------------------------------
+
+    def retry_dead_letters(self) -> RetryReport:
+        """Call each plugin whose reaction failed again, with the event it failed on."""
+        return self.plugins.retry_dead_letters()
+
+    def define_plugin_policies(self, *, actor: str, at: datetime | None = None) -> list[Outcome]:
+        """Record the SLA policies plugins ship (unchanged ones record nothing)."""
+        return [self.define_policy(p, actor=actor, at=at) for p in self.plugins.sla_policies()]
+
+    def dead_letters(self) -> list[DeadLetter]:
+        """Plugin reactions waiting for a retry (plugin, event position, traceback)."""
+        return self.plugins.dead_letters()
+
+    def plugin_warnings(self) -> list[PluginWarning]:
+        """Routers and classifiers that raised and were skipped."""
+        return self.plugins.warnings()
 
     # -- commands --------------------------------------------------------------------------
 

@@ -47,6 +47,10 @@ class Unit(Protocol):
 
     def policy_book(self) -> PolicyBook: ...
 
+    def route(self, ticket: Ticket) -> tuple[str, str | None] | None:
+        """(group, assignee) from the routing plugins, or None (plugins are the engine's)."""
+        ...
+
 
 #: What policy commands answer with in place of a ticket number.
 POLICY_BOOK = "policy-book"
@@ -141,6 +145,9 @@ def open_ticket(cmd: c.OpenTicket, u: Unit) -> str:
         _link(u, ticket, Relation.AFFECTS_CI, u.load(ci, ConfigurationItem))
     if cmd.group:
         ticket.assign(group=cmd.group, assignee=cmd.assignee, actor=u.actor, at=u.at)
+    elif (routed := u.route(ticket)) is not None:
+        group, assignee = routed
+        ticket.assign(group=group, assignee=cmd.assignee or assignee, actor=u.actor, at=u.at)
     return number
 
 

@@ -29,6 +29,7 @@ from opsledger import (
     OpsledgerError,
     Outcome,
     Settings,
+    cli_plugins,
     cli_report,
     cli_views,
 )
@@ -239,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     cli_views.add_parsers(nouns, common, _engine)
     cli_report.add_parsers(nouns, common, _engine)
+    cli_plugins.add_parsers(nouns, common, _engine)
     return parser
 
 

@@ -1,0 +1,193 @@
+"""Where failed plugin reactions wait for a retry, and where plugin warnings are kept.
+
+Tables beside the events: in the engine's SQLite file, or in the configured PostgreSQL schema.
+The store has its own connection, so a failing plugin never touches the event transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS opsledger_dead_letters (
+    id {id},
+    plugin TEXT NOT NULL,
+    hook TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    topic TEXT NOT NULL,
+    error TEXT NOT NULL,
+    traceback TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    first_failed TEXT NOT NULL,
+    last_failed TEXT NOT NULL,
+    UNIQUE (plugin, hook, position)
+);
+CREATE TABLE IF NOT EXISTS opsledger_plugin_warnings (
+    id {id},
+    plugin TEXT NOT NULL,
+    hook TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    error TEXT NOT NULL,
+    traceback TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One event a plugin failed to react to: enough to call that plugin again."""
+
+    id: int
+    plugin: str
+    hook: str
+    position: int
+    topic: str
+    error: str
+    traceback: str
+    attempts: int
+    first_failed: datetime
+    last_failed: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__slots__}
+        data["first_failed"] = self.first_failed.isoformat()
+        data["last_failed"] = self.last_failed.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class PluginWarning:
+    """A router or classifier that raised and was skipped."""
+
+    plugin: str
+    hook: str
+    subject: str
+    error: str
+    traceback: str
+    at: datetime
+
+
+class DeadLetterStore:
+    """The dead-letter and warning tables: :meth:`sqlite` or :meth:`postgres`."""
+
+    def __init__(self, db: Any, *, placeholder: str, identity: str) -> None:
+        self._db = db
+        self._placeholder = placeholder
+        self._lock = threading.Lock()
+        for statement in _SCHEMA.format(id=identity).split(";"):
+            if statement.strip():
+                self._run(statement)
+
+    @classmethod
+    def sqlite(cls, path: str) -> DeadLetterStore:
+        """In the engine's SQLite file (``":memory:"`` keeps them for one process)."""
+        db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        return cls(db, placeholder="?", identity="INTEGER PRIMARY KEY AUTOINCREMENT")
+
+    @classmethod
+    def postgres(cls, env: Mapping[str, str]) -> DeadLetterStore:
+        """In the schema of eventsourcing's ``POSTGRES_*`` settings (which created it)."""
+        import psycopg
+
+        schema = env.get("POSTGRES_SCHEMA")
+        db = psycopg.connect(
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            dbname=env["POSTGRES_DBNAME"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            options=f"-c search_path={schema}" if schema else None,
+            autocommit=True,
+        )
+        return cls(db, placeholder="%s", identity="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement, committed (SQLite: its own transaction; PostgreSQL: autocommit)."""
+        sql = sql.replace("?", self._placeholder)
+        with self._lock:
+            cursor = self._db.cursor()
+            try:
+                cursor.execute(sql, tuple(params))
+                rows = cursor.fetchall() if cursor.description else []
+                if isinstance(self._db, sqlite3.Connection):
+                    self._db.commit()
+            finally:
+                cursor.close()
+        return [tuple(r) for r in rows]
+
+    def add(
+        self,
+        *,
+        plugin: str,
+        hook: str,
+        position: int,
+        topic: str,
+        error: str,
+        tb: str,
+        at: datetime,
+    ) -> None:
+        """Record a failure; the same plugin failing the same event again counts an attempt."""
+        self._run(
+            "INSERT INTO opsledger_dead_letters"
+            " (plugin, hook, position, topic, error, traceback, first_failed, last_failed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (plugin, hook, position) DO UPDATE SET"
+            " attempts = opsledger_dead_letters.attempts + 1, error = excluded.error,"
+            " traceback = excluded.traceback, last_failed = excluded.last_failed",
+            (plugin, hook, position, topic, error, tb, at.isoformat(), at.isoformat()),
+        )
+
+    def pending(self) -> list[DeadLetter]:
+        """Every dead letter, oldest event first."""
+        rows = self._run(
+            "SELECT id, plugin, hook, position, topic, error, traceback, attempts,"
+            " first_failed, last_failed FROM opsledger_dead_letters ORDER BY position, id"
+        )
+        return [
+            DeadLetter(
+                id=row[0],
+                plugin=row[1],
+                hook=row[2],
+                position=row[3],
+                topic=row[4],
+                error=row[5],
+                traceback=row[6],
+                attempts=row[7],
+                first_failed=datetime.fromisoformat(row[8]),
+                last_failed=datetime.fromisoformat(row[9]),
+            )
+            for row in rows
+        ]
+
+    def remove(self, letter_id: int) -> None:
+        self._run("DELETE FROM opsledger_dead_letters WHERE id = ?", (letter_id,))
+
+    def warn(
+        self, *, plugin: str, hook: str, subject: str, error: str, tb: str, at: datetime
+    ) -> None:
+        self._run(
+            "INSERT INTO opsledger_plugin_warnings"
+            " (plugin, hook, subject, error, traceback, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (plugin, hook, subject, error, tb, at.isoformat()),
+        )
+
+    def warnings(self) -> list[PluginWarning]:
+        rows = self._run(
+            "SELECT plugin, hook, subject, error, traceback, at"
+            " FROM opsledger_plugin_warnings ORDER BY id"
+        )
+        return [
+            PluginWarning(
+                plugin=p, hook=h, subject=s, error=e, traceback=tb, at=datetime.fromisoformat(at)
+            )
+            for p, h, s, e, tb, at in rows
+        ]

@@ -1,0 +1,175 @@
+"""The engine's side of the plugins: ask the hooks, and keep a failing plugin's damage contained.
+
+The engine owns one :class:`PluginHost`; the domain never sees pluggy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import pluggy
+from eventsourcing.persistence import Recording
+from opsledger.core.domain.priority import PriorityMatrix
+from opsledger.core.settings import postgres_env
+from opsledger.plugins.deadletters import DeadLetter, DeadLetterStore, PluginWarning
+from opsledger.plugins.manager import PluginFailure, build_manager, each, first_result
+
+if TYPE_CHECKING:
+    from opsledger.core.engine import Engine
+
+log = logging.getLogger(__name__)
+EVENT_HOOK = "opsledger_event_recorded"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """Where an event sits in the log: what a reaction needs to be idempotent."""
+
+    position: int
+    topic: str
+    originator_id: UUID
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class RetryReport:
+    """What one ``retry_dead_letters`` pass did."""
+
+    retried: int
+    succeeded: int
+    still_failing: int
+
+
+class PluginHost:
+    """Calls the hooks for one engine; stores dead letters and warnings beside its events."""
+
+    def __init__(self, engine: Engine, pm: pluggy.PluginManager | None) -> None:
+        self.engine = engine
+        self.pm = pm if pm is not None else build_manager()
+        settings = engine.settings
+        if settings.database_url:
+            from opsledger.core.persistence_pg import schema_lock
+
+            env = postgres_env(settings.database_url)
+            with schema_lock(env):  # engines starting together must not race on CREATE TABLE
+                self.store = DeadLetterStore.postgres(env)
+        else:
+            self.store = DeadLetterStore.sqlite(settings.db_path)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def matrix(self, configured: PriorityMatrix) -> PriorityMatrix:
+        """An explicitly configured matrix wins; otherwise the first plugin's answer."""
+        if configured != PriorityMatrix():
+            return configured
+        matrix, failures = first_result(self.pm, "opsledger_priority_matrix")
+        self._warn(failures, subject="engine start")
+        return matrix if isinstance(matrix, PriorityMatrix) else configured
+
+    def route(self, ticket: Mapping[str, Any]) -> tuple[str, str | None] | None:
+        """The first router's ``(group, assignee)``; a router that raises is skipped."""
+        answer, failures = first_result(self.pm, "opsledger_route", ticket=ticket)
+        self._warn(failures, subject=str(ticket.get("number", "")))
+        if answer is None:
+            return None
+        group, assignee = answer
+        return str(group), (str(assignee) if assignee else None)
+
+    def sla_policies(self) -> list[dict[str, Any]]:
+        """Every plugin's policy definitions, in hook order (a failing plugin raises here:
+        defining policies is an explicit administrative step, not a side effect)."""
+        lists = self.pm.hook.opsledger_sla_policies()
+        return [dict(policy) for policies in lists for policy in policies]
+
+    def on_recorded(self, recordings: Sequence[Recording[UUID]]) -> None:
+        """The engine's listener: every plugin reacts to every event; failures wait for retry."""
+        for recording in recordings:
+            self._react(recording.domain_event, _recorded(recording))
+
+    def retry_dead_letters(self) -> RetryReport:
+        """Call each failed plugin again with its event, read back from the log."""
+        letters = self.store.pending()
+        succeeded = 0
+        for letter in letters:
+            if self.pm.get_plugin(letter.plugin) is None:
+                # Not loaded in this process: keep the letter for one that loads the plugin.
+                log.warning("dead letter kept: plugin not loaded", extra={"plugin": letter.plugin})
+                continue
+            event = self._event_at(letter)
+            if event is None:
+                continue
+            record, domain_event = event
+            failures = each(
+                self.pm, letter.hook, only=letter.plugin, event=domain_event, record=record
+            )
+            if failures:
+                self._dead_letter(failures, record)
+            else:
+                self.store.remove(letter.id)
+                succeeded += 1
+        return RetryReport(len(letters), succeeded, len(letters) - succeeded)
+
+    def dead_letters(self) -> list[DeadLetter]:
+        return self.store.pending()
+
+    def warnings(self) -> list[PluginWarning]:
+        return self.store.warnings()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _react(self, event: Any, record: RecordedEvent) -> None:
+        failures = each(self.pm, EVENT_HOOK, event=event, record=record)
+        self._dead_letter(failures, record)
+
+    def _event_at(self, letter: DeadLetter) -> tuple[RecordedEvent, Any] | None:
+        app = self.engine.app
+        found = app.recorder.select_notifications(start=letter.position, limit=1)
+        if not found or found[0].id != letter.position:
+            log.error("dead letter names an event not in the log", extra={"letter": letter.id})
+            return None
+        notification = found[0]
+        record = RecordedEvent(
+            notification.id,
+            notification.topic,
+            notification.originator_id,  # type: ignore[arg-type]
+            notification.originator_version,
+        )
+        return record, app.mapper.to_domain_event(notification)
+
+    def _dead_letter(self, failures: list[PluginFailure], record: RecordedEvent) -> None:
+        now = self.engine.clock.now()
+        for f in failures:
+            log.warning(
+                "plugin reaction failed; kept as a dead letter",
+                extra={"plugin": f.plugin, "position": record.position, "error": f.error},
+            )
+            self.store.add(
+                plugin=f.plugin,
+                hook=f.hook,
+                position=record.position,
+                topic=record.topic,
+                error=f.error,
+                tb=f.traceback,
+                at=now,
+            )
+
+    def _warn(self, failures: list[PluginFailure], *, subject: str) -> None:
+        now = self.engine.clock.now()
+        for f in failures:
+            log.warning(
+                "plugin failed; the next plugin answered",
+                extra={"plugin": f.plugin, "hook": f.hook, "error": f.error},
+            )
+            self.store.warn(
+                plugin=f.plugin, hook=f.hook, subject=subject, error=f.error, tb=f.traceback, at=now
+            )
+
+
+def _recorded(recording: Recording[UUID]) -> RecordedEvent:
+    n = recording.notification
+    return RecordedEvent(n.id, n.topic, recording.domain_event.originator_id, n.originator_version)
