@@ -32,6 +32,17 @@ DOCS = "opsledger_view_docs"
 Changes = Mapping[tuple[str, str], dict[str, Any] | None]
 
 
+def split_changes(
+    projection: str, changes: Changes
+) -> tuple[list[tuple[str, str, str, bytes]], list[tuple[str, str, str]]]:
+    """Rows to write (encoded) and keys to delete, as both stores' statements take them."""
+    upserts = [
+        (projection, c, k, orjson.dumps(d)) for (c, k), d in changes.items() if d is not None
+    ]
+    deletes = [(projection, c, k) for (c, k), d in changes.items() if d is None]
+    return upserts, deletes
+
+
 def tracking_name(projection: str, application: str) -> str:
     """Tracking rows are per projection: ``work_queue@opsledger``."""
     return f"{projection}@{application}"
@@ -78,10 +89,7 @@ class SQLiteDocumentView(SQLiteTrackingRecorder):
     def commit(
         self, projection: str, tracking: Tracking, changes: Changes, *, after: int | None = None
     ) -> None:
-        upserts = [
-            (projection, c, k, orjson.dumps(d)) for (c, k), d in changes.items() if d is not None
-        ]
-        deletes = [(projection, c, k) for (c, k), d in changes.items() if d is None]
+        upserts, deletes = split_changes(projection, changes)
         name = tracking_name(projection, tracking.application_name)
         new = tracking.notification_id
         with self.datastore.transaction(commit=True) as c:

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from opsledger.projections.store import DOCS, Changes, moved_away, tracking_name
+from opsledger.projections.store import DOCS, Changes, moved_away, split_changes, tracking_name
 from psycopg.sql import SQL, Identifier
 
 
@@ -61,10 +61,7 @@ class PostgresDocumentView(PostgresTrackingRecorder):
         self, projection: str, tracking: Tracking, changes: Changes, *, after: int | None = None
     ) -> None:
         """See :meth:`opsledger.projections.store.DocumentView.commit`."""
-        upserts = [
-            (projection, c, k, orjson.dumps(d)) for (c, k), d in changes.items() if d is not None
-        ]
-        deletes = [(projection, c, k) for (c, k), d in changes.items() if d is None]
+        upserts, deletes = split_changes(projection, changes)
         name = tracking_name(projection, tracking.application_name)
         new = tracking.notification_id
         with self.datastore.transaction(commit=True) as curs:

@@ -92,6 +92,26 @@ def _scope(ticket: Ticket, key: str) -> str:
     return middle.rpartition("/")[0]
 
 
+def _selects(policy: SlaPolicy, ticket: Ticket) -> bool:
+    return policy.selects(
+        kind=ticket.kind.value,
+        priority=ticket.priority,
+        service=ticket.service,
+        customer=ticket.customer,
+    )
+
+
+def _customer_sla(ticket: Ticket, policies: PolicySource) -> SlaPolicy | None:
+    """The SLA that governs the ticket as it is now: the most specific match."""
+    return choose_sla(
+        policies.current(),
+        kind=ticket.kind.value,
+        priority=ticket.priority,
+        service=ticket.service,
+        customer=ticket.customer,
+    )
+
+
 def _cycles(ticket: Ticket, policy: SlaPolicy, scope: str) -> list[str]:
     """Keys of every clock ``policy`` ever started for ``scope``, whatever their metric."""
     return [
@@ -113,14 +133,7 @@ def _ola_policies(ticket: Ticket, group: str | None, policies: PolicySource) -> 
     return [
         p
         for p in policies.current()
-        if p.agreement is Agreement.OLA
-        and group in p.groups
-        and p.selects(
-            kind=ticket.kind.value,
-            priority=ticket.priority,
-            service=ticket.service,
-            customer=ticket.customer,
-        )
+        if p.agreement is Agreement.OLA and group in p.groups and _selects(p, ticket)
     ]
 
 
@@ -143,12 +156,7 @@ def _vendor_awaited(ticket: Ticket, vendor: str, policies: PolicySource, at: dat
         if (
             policy.agreement is Agreement.UC
             and vendor in policy.vendors
-            and policy.selects(
-                kind=ticket.kind.value,
-                priority=ticket.priority,
-                service=ticket.service,
-                customer=ticket.customer,
-            )
+            and _selects(policy, ticket)
         ):
             cycle = _next_cycle(ticket, _cycles(ticket, policy, vendor))
             metrics = (Metric.RESPONSE, Metric.RESOLUTION)
@@ -160,13 +168,7 @@ def react(ticket: Ticket, events: Iterable[Any], policies: PolicySource, at: dat
     for e in events:
         name = type(e).__name__
         if name == "Opened":
-            policy = choose_sla(
-                policies.current(),
-                kind=ticket.kind.value,
-                priority=ticket.priority,
-                service=ticket.service,
-                customer=ticket.customer,
-            )
+            policy = _customer_sla(ticket, policies)
             if policy is not None:
                 _start_all(ticket, policy, e.timestamp)
         elif name == "Acknowledged":
@@ -242,19 +244,9 @@ def _priority_changed(ticket: Ticket, policies: PolicySource, at: datetime) -> N
     ):
         # no SLA ran (the old priority was not covered, or every clock was cancelled by a
         # change to one that was not): a priority the policies cover starts its clocks now
-        policy = choose_sla(
-            policies.current(),
-            kind=ticket.kind.value,
-            priority=ticket.priority,
-            service=ticket.service,
-            customer=ticket.customer,
-        )
+        policy = _customer_sla(ticket, policies)
         if policy is not None:
-            cycle = 1 + max(
-                (c["cycle"] for c in ticket.clocks.values() if c["policy"] == policy.name),
-                default=0,
-            )
-            _start_all(ticket, policy, at, cycle=cycle)
+            _start_all(ticket, policy, at, cycle=_next_cycle(ticket, _cycles(ticket, policy, "")))
         return
     for key in _open(ticket, agreement=Agreement.SLA):
         clock = ticket.clocks[key]
