@@ -20,8 +20,15 @@ from uuid import UUID
 import pluggy
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
-from eventsourcing.persistence import ApplicationRecorder, RecordConflictError, Recording
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    ProcessRecorder,
+    RecordConflictError,
+    Recording,
+    Tracking,
+)
 from eventsourcing.utils import strtobool
+from opsledger.core.batch import Batch, Rejected, TrackingConflict
 from opsledger.core.chain import ChainReport
 from opsledger.core.clock import Clock, SystemClock, ensure_utc
 from opsledger.core.codec import OrjsonTranscoder, TypedMapper
@@ -32,11 +39,11 @@ from opsledger.core.domain.records import LedgerRecord, RecordKind, format_numbe
 from opsledger.core.domain.records import normalise_number as _normalise
 from opsledger.core.domain.sla_rules import react
 from opsledger.core.domain.ticket import Ticket
-from opsledger.core.handlers import HANDLERS, POLICY_BOOK
+from opsledger.core.handlers import POLICY_BOOK
 from opsledger.core.idempotency import CommandRecord, command_record_id
 from opsledger.core.numbering import TicketCounter, counter_id
 from opsledger.core.persistence import LedgerRepository, verify_recorder
-from opsledger.core.policies import POLICY_BOOK_ID, PolicyBook
+from opsledger.core.policies import POLICY_BOOK_ID, PolicyBook, PolicyView
 from opsledger.core.settings import Settings, postgres_env
 from opsledger.core.sla_service import SlaService
 from opsledger.plugins.deadletters import DeadLetter, PluginWarning
@@ -80,6 +87,7 @@ class Ledger(Application[UUID]):
     def save(
         self,
         *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        tracking: Tracking | None = None,
         **kwargs: Any,
     ) -> list[Recording[UUID]]:
         """eventsourcing's ``save``, collecting aggregates without its runtime protocol checks.
@@ -87,8 +95,9 @@ class Ledger(Application[UUID]):
         Those checks cost more than the rest of collecting on the engine's path (measured).
         """
         if not all(isinstance(obj, Aggregate) for obj in objs):
+            assert tracking is None, "tracking is only saved with aggregates"
             return super().save(*objs, **kwargs)
-        processing = ProcessingEvent[UUID]()
+        processing = ProcessingEvent[UUID](tracking)
         for aggregate in cast(tuple[Aggregate, ...], objs):
             processing.events.extend(aggregate.collect_events())
             processing.aggregates[aggregate.id] = aggregate
@@ -160,21 +169,52 @@ class HistoryEntry:
 class _Unit:
     """One attempt at one command: the records it loaded or created, numbered on demand."""
 
-    def __init__(self, engine: Engine, at: datetime, actor: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        at: datetime,
+        actor: str,
+        workspace: dict[UUID, Aggregate] | None = None,
+    ) -> None:
         self.engine = engine
         self.at = at
         self.actor = actor
         self.matrix: PriorityMatrix = engine.matrix
         self.reopen_window: timedelta = engine.settings.reopen_window
+        #: Working copies left by the earlier commands of a batch (see core/batch.py).
+        self.workspace: dict[UUID, Aggregate] = workspace if workspace is not None else {}
         self.touched: dict[UUID, Aggregate] = {}
         self.by_number: dict[str, Aggregate] = {}
+        #: Per record: pending events before this command (what it recorded starts there)...
+        self.starts: dict[UUID, int] = {}
+        #: ...and after catching its clocks up (what the SLA rules react to starts there).
         self.marks: dict[UUID, int] = {}
+
+    def _take(self, aggregate: Aggregate) -> Aggregate:
+        self.touched[aggregate.id] = aggregate
+        self.starts.setdefault(aggregate.id, len(aggregate.pending_events))
+        return aggregate
+
+    def _fetch(self, aggregate_id: UUID) -> Aggregate | None:
+        """A record this command may change: its working copy, or a fresh copy from the store."""
+        record = self.touched.get(aggregate_id)
+        if record is not None:
+            return record
+        record = self.workspace.get(aggregate_id)
+        if record is None:
+            try:
+                record = self.engine.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        return self._take(record)
 
     def load(self, number: str, kind: type[R]) -> R:
         rid = record_id(number)
         record = self.touched.get(rid)
         if record is None:
-            record = self.engine._load(rid, number)
+            record = self._fetch(rid)
+            if record is None:
+                raise NotFoundError("ticket", _normalise(number))
             if isinstance(record, Ticket):
                 # Clock events due before this command are recorded first, at their own
                 # instants, so the ticket's history stays in time order.
@@ -189,19 +229,23 @@ class _Unit:
         return record
 
     def policy_book(self) -> PolicyBook:
-        book = self.touched.get(POLICY_BOOK_ID)
+        book = self._fetch(POLICY_BOOK_ID)
         if book is None:
-            try:
-                book = self.engine.app.repository.get(POLICY_BOOK_ID)
-            except AggregateNotFoundError:
-                book = PolicyBook(timestamp=self.at)
-            self.touched[POLICY_BOOK_ID] = book
-            self.by_number[POLICY_BOOK] = book
+            book = self._take(PolicyBook(timestamp=self.at))
+            self.starts[POLICY_BOOK_ID] = 0
+        self.by_number[POLICY_BOOK] = book
         return cast(PolicyBook, book)
+
+    def policies(self) -> PolicyView:
+        """The policies in force, counting a book changed earlier in this batch."""
+        book = self.touched.get(POLICY_BOOK_ID) or self.workspace.get(POLICY_BOOK_ID)
+        if book is not None and book.pending_events:
+            return PolicyView(cast(PolicyBook, book))
+        return self.engine.policies()
 
     def react(self) -> None:
         """Let the SLA rules answer what the handler just recorded on each ticket."""
-        policies = self.engine.policies()
+        policies = self.policies()
         for rid, record in self.touched.items():
             if isinstance(record, Ticket):
                 new = record.pending_events[self.marks.get(rid, 0) :]
@@ -214,24 +258,34 @@ class _Unit:
 
     def allocate(self, kind: RecordKind) -> str:
         cid = counter_id(kind)
-        counter = self.touched.get(cid)
+        counter = self._fetch(cid)
         if counter is None:
-            try:
-                counter = self.engine.app.repository.get(cid)
-            except AggregateNotFoundError:
-                counter = TicketCounter(kind=kind.value, timestamp=self.at)
-            self.touched[cid] = counter
+            counter = self._take(TicketCounter(kind=kind.value, timestamp=self.at))
+            self.starts[cid] = 0
         return cast(TicketCounter, counter).allocate(self.at)
 
     def add(self, record: LedgerRecord) -> None:
         self.touched[record.id] = record
-        self.marks[record.id] = 0
+        self.starts[record.id] = self.marks[record.id] = 0
         self.by_number[record.number] = record
 
     def primary(self, number: str) -> Aggregate:
         """The record a handler answered with (its number is canonical: no id to derive)."""
         record = self.by_number.get(number)
         return record if record is not None else self.touched[record_id(number)]
+
+    def find(
+        self, aggregate_id: UUID, new: Callable[[], Aggregate] | None = None
+    ) -> Aggregate | None:
+        """An aggregate without a number (a correlation), or ``new()`` when there is none yet.
+
+        Whatever it answers is saved with the command's other records.
+        """
+        found = self._fetch(aggregate_id)
+        if found is None and new is not None:
+            found = self._take(new())
+            self.starts[found.id] = 0  # its creation is this command's doing
+        return found
 
 
 class Engine(SlaService):
@@ -302,75 +356,72 @@ class Engine(SlaService):
 
     def execute(self, command: Command) -> Outcome:
         """Run one command: recorded completely and once, or not at all."""
-        handler = HANDLERS.get(type(command))
-        if handler is None:
-            raise InputError("command", f"no handler for {type(command).__name__}")
-        at = ensure_utc(command.at, "at") if command.at is not None else self.clock.now()
-        actor = command.actor.strip() if isinstance(command.actor, str) else ""
-        if not actor:
-            raise InputError("actor", "must be a non-empty string")
-        key = command.idempotency_key
-        if key is not None:
-            if not key.strip():
-                raise InputError("idempotency_key", "must not be blank")
-            prior = self._prior(key, command)
-            if prior is not None:
-                return prior
+        result = self.execute_batch([command])[0]
+        if isinstance(result, Rejected):
+            raise result.error
+        return result
+
+    def execute_batch(
+        self, commands: Sequence[Command], *, tracking: Tracking | None = None
+    ) -> list[Outcome | Rejected]:
+        """Run commands in order and record them all in one transaction, with ``tracking``.
+
+        A command that fails comes back :class:`Rejected` with its error, having recorded
+        nothing; the others are unaffected. ``tracking`` (an upstream position, such as a
+        Kafka offset) is saved in the same transaction, even when nothing else is; if that
+        position was already recorded, :class:`TrackingConflict` is raised and nothing is.
+        """
         retries = max(1, self.settings.conflict_retries)
         for attempt in range(retries):
-            unit = _Unit(self, at, actor)
-            number = handler(command, unit)
-            unit.react()
-            aggregates: list[Aggregate] = [a for a in unit.touched.values() if a.pending_events]
-            events = [
-                {
-                    "record": getattr(a, "number", None),
-                    "version": e.originator_version,
-                    "event": type(e).__name__,
-                }
-                for a in aggregates
-                for e in a.pending_events
-                if not isinstance(a, TicketCounter)
-            ]
-            primary = unit.primary(number)
-            outcome = Outcome(number, primary.version, events)
-            if key is not None:
-                aggregates.append(
-                    CommandRecord(
-                        key=key,
-                        command=type(command).__name__,
-                        result=outcome.to_dict(),
-                        actor=actor,
-                        timestamp=at,
-                    )
-                )
+            batch = Batch(self)
+            results: list[Outcome | Rejected] = []
+            for command in commands:
+                try:
+                    results.append(batch.run(command))
+                except Exception as error:
+                    results.append(Rejected(command, error))
+            changed = batch.changed()
+            if not changed and tracking is None:
+                return results
             try:
-                recordings = self.app.save(*aggregates)
-            except RecordConflictError:
-                if key is not None and (prior := self._prior(key, command)) is not None:
-                    return prior  # a concurrent duplicate won the race
+                recordings = self.app.save(*changed, tracking=tracking)
+            except RecordConflictError as error:  # eventsourcing's IntegrityError, too
+                if tracking is not None and self._tracked(tracking):
+                    raise TrackingConflict(
+                        f"{tracking.application_name} position {tracking.notification_id} "
+                        "was already recorded"
+                    ) from error
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
             # Our copies are exactly what was just recorded: cache them, rather than have
             # the next command replay these events onto the older cached version.
-            self.app.repository.remember(aggregates)
-            self._after_save(unit.touched.values())
+            self.app.repository.remember(changed)
+            self._after_save(batch.workspace.values())
             self._notify(recordings)
-            return outcome
+            return results
         raise ConflictError(
-            f"{type(command).__name__}: gave up after {retries} attempts; concurrent writers "
-            "kept changing the same records"
+            f"{', '.join(sorted({type(c).__name__ for c in commands}))}: gave up after "
+            f"{retries} attempts; concurrent writers kept changing the same records"
         )
 
-    def _prior(self, key: str, command: Command) -> Outcome | None:
+    def _tracked(self, tracking: Tracking) -> bool:
+        """Whether an upstream position is already recorded (by us, or by a rival worker)."""
+        done = self.tracked_position(tracking.application_name)
+        return done is not None and done >= tracking.notification_id
+
+    def tracked_position(self, upstream: str) -> int | None:
+        """The last position recorded for an upstream (a Kafka partition, say), or None."""
+        recorder = cast(ProcessRecorder, self.app.recorder)
+        return recorder.max_tracking_id(upstream)
+
+    def _prior(self, key: str, name: str) -> Outcome | None:
         try:
             record = cast(CommandRecord, self.app.repository.get(command_record_id(key)))
         except AggregateNotFoundError:
             return None
-        if record.command != type(command).__name__:
+        if record.command != name:
             raise ConflictError(
-                f"idempotency key {key!r} was already used for {record.command}, "
-                f"not {type(command).__name__}"
+                f"idempotency key {key!r} was already used for {record.command}, not {name}"
             )
         return Outcome.from_dict(record.result, duplicate=True)
 

@@ -1,0 +1,142 @@
+"""Several commands recorded in one transaction: what the Kafka worker needs for throughput.
+
+Commands run one after another against shared working copies, so a later command sees what
+an earlier one did, exactly as if each had been saved on its own. A command that fails is
+taken back by rebuilding the records it touched from their events (the events are the
+state), so the rest of the batch is unaffected and one pass is enough. Everything the batch
+recorded, its idempotency records and the caller's tracking position are then saved at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from opsledger.core.clock import ensure_utc
+from opsledger.core.commands import Command
+from opsledger.core.domain.errors import ConflictError, InputError, OpsledgerError
+from opsledger.core.handlers import HANDLERS
+from opsledger.core.idempotency import CommandRecord
+from opsledger.core.numbering import TicketCounter
+
+if TYPE_CHECKING:
+    from opsledger.core.engine import Engine, Outcome, _Unit
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A command of a batch that recorded nothing, and why (the caller dead-letters it)."""
+
+    command: Command
+    error: Exception
+
+    @property
+    def field(self) -> str | None:
+        return getattr(self.error, "field", None)
+
+    @property
+    def reason(self) -> str:
+        if isinstance(self.error, OpsledgerError):
+            return str(self.error)
+        return f"internal error: {type(self.error).__name__}: {self.error}"
+
+
+class Batch:
+    """One attempt at a list of commands; :meth:`run` each, then save everything once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.workspace: dict[UUID, Aggregate] = {}
+        self.keys: dict[str, tuple[str, Outcome]] = {}
+
+    def run(self, command: Command) -> Outcome:
+        """Apply one command to the working copies; on any error they are as before it."""
+        from opsledger.core.engine import Outcome, _Unit
+
+        engine = self.engine
+        handler = HANDLERS.get(type(command))
+        if handler is None:
+            raise InputError("command", f"no handler for {type(command).__name__}")
+        at = ensure_utc(command.at, "at") if command.at is not None else engine.clock.now()
+        actor = command.actor.strip() if isinstance(command.actor, str) else ""
+        if not actor:
+            raise InputError("actor", "must be a non-empty string")
+        key = command.idempotency_key
+        name = type(command).__name__
+        if key is not None:
+            if not key.strip():
+                raise InputError("idempotency_key", "must not be blank")
+            prior = self._prior(key, name)
+            if prior is not None:
+                return prior
+        unit = _Unit(engine, at, actor, self.workspace)
+        try:
+            number = handler(command, unit)
+            unit.react()
+            events = [
+                {
+                    "record": getattr(a, "number", None),
+                    "version": e.originator_version,
+                    "event": type(e).__name__,
+                }
+                for rid, a in unit.touched.items()
+                if not isinstance(a, TicketCounter)
+                for e in a.pending_events[unit.starts.get(rid, 0) :]
+            ]
+            outcome = Outcome(number, unit.primary(number).version, events)
+        except BaseException:
+            self._take_back(unit)
+            raise
+        self.workspace.update(unit.touched)
+        if key is not None:
+            record = CommandRecord(
+                key=key, command=name, result=outcome.to_dict(), actor=actor, timestamp=at
+            )
+            self.workspace[record.id] = record
+            self.keys[key] = (name, outcome)
+        return outcome
+
+    def _prior(self, key: str, name: str) -> Outcome | None:
+        from opsledger.core.engine import Outcome
+
+        seen = self.keys.get(key)
+        if seen is None:
+            return self.engine._prior(key, name)
+        if seen[0] != name:
+            raise ConflictError(
+                f"idempotency key {key!r} was already used for {seen[0]}, not {name}"
+            )
+        return Outcome.from_dict(seen[1].to_dict(), duplicate=True)
+
+    def _take_back(self, unit: _Unit) -> None:
+        """Rebuild each working copy the failed command changed, from the events it kept."""
+        for rid in unit.touched:
+            kept = self.workspace.get(rid)
+            if kept is not None and len(kept.pending_events) != unit.starts[rid]:
+                self.workspace[rid] = self._rebuilt(kept, unit.starts[rid])
+
+    def _rebuilt(self, aggregate: Aggregate, keep: int) -> Aggregate:
+        pending = list(aggregate.pending_events)
+        first = pending[0].originator_version
+        base: Any = None
+        if first > 1:
+            base = self.engine.app.repository.get(aggregate.id, version=first - 1)
+        for e in pending[:keep]:
+            base = e.mutate(base)
+        base._pending_events = pending[:keep]
+        return cast(Aggregate, base)
+
+    def changed(self) -> list[Aggregate]:
+        """What the batch recorded, in the order first touched."""
+        return [a for a in self.workspace.values() if a.pending_events]
+
+    def forget(self) -> None:
+        """Drop everything (a conflict: the batch is run again from the store)."""
+        self.workspace.clear()
+        self.keys.clear()
+
+
+class TrackingConflict(ConflictError):
+    """The position given as tracking was already recorded: someone else applied it first."""
