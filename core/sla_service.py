@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Recording
 from opsledger.core.clock import ensure_utc
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.records import RecordKind, record_id
@@ -28,6 +30,8 @@ TICKET_KINDS = (
     RecordKind.PROBLEM,
     RecordKind.CHANGE,
 )
+#: Where the events of tickets and configuration items come from (their topics' prefix).
+DOMAIN_TOPICS = "opsledger.core.domain."
 #: Another process may define a policy; re-read the book at most this often (seconds).
 POLICY_REFRESH = 5.0
 
@@ -39,6 +43,39 @@ class SlaService:
         self._policy_view: PolicyView | None = None
         self._policy_loaded = 0.0
         self._deadlines: DeadlineIndex | None = None
+        self._indexed_upto = 0  # the log position the deadline index has seen
+        self._own_positions: set[int] = set()  # saved here, so already re-filed
+        cast("Engine", self).subscribe(self._saw_own)
+
+    def _saw_own(self, recordings: Sequence[Recording[UUID]]) -> None:
+        if self._deadlines is not None:
+            self._own_positions.update(r.notification.id for r in recordings)
+
+    def _follow_log(self, index: DeadlineIndex) -> None:
+        """Re-file the tickets other processes changed since the index last looked.
+
+        Several workers (or a worker and the CLI) share one store; each engine only sees its
+        own saves, so before ticking it reads the log for the rest.
+        """
+        engine = cast("Engine", self)
+        while True:
+            page = engine.app.recorder.select_notifications(
+                start=self._indexed_upto, limit=1000, inclusive_of_start=False
+            )
+            if not page:
+                return
+            own = self._own_positions
+            touched = dict.fromkeys(
+                n.originator_id
+                for n in page
+                if n.id not in own and n.topic.startswith(DOMAIN_TOPICS)
+            )
+            own.difference_update(n.id for n in page)
+            for originator in touched:
+                record = engine.app.repository.get(cast(UUID, originator))
+                if isinstance(record, Ticket):
+                    index.update(record.number, record.next_due())
+            self._indexed_upto = page[-1].id
 
     # -- policies ----------------------------------------------------------------------------
 
@@ -75,6 +112,7 @@ class SlaService:
         """The index of open clocks, built from the store on first use, then kept current."""
         if self._deadlines is None:
             engine = cast("Engine", self)
+            self._indexed_upto = engine.app.recorder.max_notification_id() or 0
             index = DeadlineIndex()
             for kind in TICKET_KINDS:
                 for number in engine.numbers(kind):
@@ -95,6 +133,7 @@ class SlaService:
         engine = cast("Engine", self)
         at = ensure_utc(now, "now") if now is not None else engine.clock.now()
         index = self.deadlines()
+        self._follow_log(index)
         fired = done = 0
         due = index.pop_due(at)
         try:

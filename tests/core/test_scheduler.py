@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -190,3 +191,24 @@ def test_a_tick_that_fails_half_way_leaves_the_unreached_tickets_due(
     assert engine.tick(T0 + 5 * M) == 2
     assert [h.event for h in engine.history(first)][-1] == "WarningReached"
     assert [h.event for h in engine.history(second)][-1] == "WarningReached"
+
+
+def test_tick_fires_clocks_of_tickets_another_engine_opened(tmp_path: Path) -> None:
+    """Workers share one store: each engine's index must learn the others' tickets."""
+    import orjson
+
+    from tests.core.test_batch import POLICY
+
+    db = str(tmp_path / "shared.db")
+    ticker = Engine(Settings(db_path=db), clock=FixedClock(T0))
+    other = Engine(Settings(db_path=db), clock=FixedClock(T0))
+    try:
+        other.define_policy(orjson.loads(orjson.dumps(POLICY)), actor="admin", at=T0 - M)
+        assert ticker.tick(T0) == 0  # builds the index while the store holds no ticket
+        # P1 round the clock: response 15 minutes, so 50 % is reached at T0 + 7.5 minutes
+        number = other.open_incident("db down", actor="mon", impact="high", urgency="high").number
+        assert ticker.tick(T0 + 8 * M) == 1
+        assert [e.event for e in ticker.history(number)][-1] == "WarningReached"
+    finally:
+        ticker.close()
+        other.close()
