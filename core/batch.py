@@ -9,6 +9,7 @@ recorded, its idempotency records and the caller's tracking position are then sa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
@@ -18,7 +19,7 @@ from opsledger.core.clock import ensure_utc
 from opsledger.core.commands import Command
 from opsledger.core.domain.errors import ConflictError, InputError, OpsledgerError
 from opsledger.core.handlers import HANDLERS
-from opsledger.core.idempotency import CommandRecord
+from opsledger.core.idempotency import CommandRecord, command_record_id
 from opsledger.core.numbering import TicketCounter
 
 if TYPE_CHECKING:
@@ -46,10 +47,21 @@ class Rejected:
 class Batch:
     """One attempt at a list of commands; :meth:`run` each, then save everything once."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, fresh: bool = True) -> None:
         self.engine = engine
+        self.fresh = fresh
         self.workspace: dict[UUID, Aggregate] = {}
         self.keys: dict[str, tuple[str, Outcome]] = {}
+        self.unused: set[str] = set()  # idempotency keys the store is known not to hold
+
+    def prefetch(self, commands: Sequence[Command]) -> None:
+        """Look all the batch's idempotency keys up in one query, not one query each."""
+        keys = {c.idempotency_key: None for c in commands if isinstance(c.idempotency_key, str)}
+        if len(keys) < 2:
+            return
+        ids = {command_record_id(k): k for k in keys}
+        existing = self.engine.app.recorder.existing(list(ids))  # type: ignore[attr-defined]
+        self.unused = {k for i, k in ids.items() if i not in existing}
 
     def run(self, command: Command) -> Outcome:
         """Apply one command to the working copies; on any error they are as before it."""
@@ -71,7 +83,7 @@ class Batch:
             prior = self._prior(key, name)
             if prior is not None:
                 return prior
-        unit = _Unit(engine, at, actor, self.workspace)
+        unit = _Unit(engine, at, actor, self.workspace, fresh=self.fresh)
         try:
             number = handler(command, unit)
             unit.react()
@@ -103,7 +115,7 @@ class Batch:
 
         seen = self.keys.get(key)
         if seen is None:
-            return self.engine._prior(key, name)
+            return None if key in self.unused else self.engine._prior(key, name)
         if seen[0] != name:
             raise ConflictError(
                 f"idempotency key {key!r} was already used for {seen[0]}, not {name}"

@@ -46,7 +46,7 @@ from opsledger.core.persistence import LedgerRepository, verify_recorder
 from opsledger.core.policies import POLICY_BOOK_ID, PolicyBook, PolicyView
 from opsledger.core.settings import Settings, postgres_env
 from opsledger.core.sla_service import SlaService
-from opsledger.plugins.deadletters import DeadLetter, PluginWarning
+from opsledger.plugins.deadletters import DeadLetter, PluginWarning, RejectedMessage
 from opsledger.plugins.host import PluginHost, RetryReport
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,13 @@ class _Unit:
         at: datetime,
         actor: str,
         workspace: dict[UUID, Aggregate] | None = None,
+        *,
+        fresh: bool = True,
     ) -> None:
         self.engine = engine
+        #: Ask the store for newer events of cached records (else trust the cache: a stale
+        #: copy fails its save on the version conflict, and the retry reads fresh).
+        self.fresh = fresh
         self.at = at
         self.actor = actor
         self.matrix: PriorityMatrix = engine.matrix
@@ -201,6 +206,8 @@ class _Unit:
         if record is not None:
             return record
         record = self.workspace.get(aggregate_id)
+        if record is None and not self.fresh:
+            record = self.engine.app.repository.cached(aggregate_id)
         if record is None:
             try:
                 record = self.engine.app.repository.get(aggregate_id)
@@ -344,6 +351,31 @@ class Engine(SlaService):
         """Record the SLA policies plugins ship (unchanged ones record nothing)."""
         return [self.define_policy(p, actor=actor, at=at) for p in self.plugins.sla_policies()]
 
+    def set_aside(
+        self,
+        *,
+        source: str,
+        message_id: str,
+        reason: str,
+        body: bytes,
+        field: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Keep an inbound message that could not be recorded, with why (embedded mode's
+        dead letters; Kafka's go to the dead-letter topic). True unless already kept."""
+        return self.plugins.store.reject(
+            source=source,
+            message_id=message_id,
+            reason=reason,
+            field=field,
+            body=body,
+            at=at if at is not None else self.clock.now(),
+        )
+
+    def rejected_messages(self, source: str | None = None) -> list[RejectedMessage]:
+        """Inbound messages set aside, oldest first."""
+        return self.plugins.store.rejected(source)
+
     def dead_letters(self) -> list[DeadLetter]:
         """Plugin reactions waiting for a retry (plugin, event position, traceback)."""
         return self.plugins.dead_letters()
@@ -362,7 +394,11 @@ class Engine(SlaService):
         return result
 
     def execute_batch(
-        self, commands: Sequence[Command], *, tracking: Tracking | None = None
+        self,
+        commands: Sequence[Command],
+        *,
+        tracking: Tracking | None = None,
+        before_save: Callable[[list[Outcome | Rejected]], None] | None = None,
     ) -> list[Outcome | Rejected]:
         """Run commands in order and record them all in one transaction, with ``tracking``.
 
@@ -370,16 +406,22 @@ class Engine(SlaService):
         nothing; the others are unaffected. ``tracking`` (an upstream position, such as a
         Kafka offset) is saved in the same transaction, even when nothing else is; if that
         position was already recorded, :class:`TrackingConflict` is raised and nothing is.
+        ``before_save`` sees the results before they are committed (the Kafka worker sets
+        rejected commands aside there, so none is lost if the process dies after the commit);
+        a conflict runs the batch again, and calls it again.
         """
         retries = max(1, self.settings.conflict_retries)
         for attempt in range(retries):
-            batch = Batch(self)
+            batch = Batch(self, fresh=attempt > 0)
+            batch.prefetch(commands)
             results: list[Outcome | Rejected] = []
             for command in commands:
                 try:
                     results.append(batch.run(command))
                 except Exception as error:
                     results.append(Rejected(command, error))
+            if before_save is not None:
+                before_save(results)
             changed = batch.changed()
             if not changed and tracking is None:
                 return results

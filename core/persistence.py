@@ -94,6 +94,21 @@ class ChainedSQLiteRecorder(SQLiteProcessRecorder):
             c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?)", links)
         return ids
 
+    def existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have events: one query for a whole batch's keys."""
+        found: set[UUID] = set()
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(originator_ids), 500):
+                chunk = [str(i) for i in originator_ids[start : start + 500]]
+                c.execute(
+                    f"SELECT originator_id FROM {self.events_table_name} "
+                    f"WHERE originator_version = 1 AND originator_id IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    chunk,
+                )
+                found.update(UUID(row[0]) for row in c.fetchall())
+        return found
+
     def select_links(self, gt: int, limit: int) -> list[tuple[int, bytes]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(
@@ -209,6 +224,20 @@ class LedgerRepository(Repository[UUID]):
             deepcopy_from_cache=False,
         )
         return private_copy(aggregate) if copy else aggregate
+
+    def cached(self, aggregate_id: UUID) -> Any | None:
+        """A private copy of the cached aggregate, without asking the store for newer events.
+
+        Optimistic: a copy that another process has since moved on fails its save on the
+        version conflict, and the engine then runs the command again with fresh reads.
+        """
+        if self.cache is None:
+            return None
+        try:
+            aggregate = self.cache.get(aggregate_id)
+        except KeyError:
+            return None
+        return private_copy(aggregate)
 
     def remember(self, aggregates: Iterable[Aggregate]) -> None:
         """Cache aggregates just saved, so the next command need not replay their events.

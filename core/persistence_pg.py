@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
@@ -74,6 +75,10 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
         self._insert_link = SQL("INSERT INTO {0}.{1} VALUES (%s, %s)").format(
             schema, self.chain_table
         )
+        self._select_existing = SQL(
+            "SELECT originator_id FROM {0}.{1} "
+            "WHERE originator_version = 1 AND originator_id = ANY(%s)"
+        ).format(schema, Identifier(events_table_name))
         self._select_links = SQL(
             "SELECT notification_id, hash FROM {0}.{1} WHERE notification_id > %s "
             "ORDER BY notification_id LIMIT %s"
@@ -95,6 +100,14 @@ class ChainedPostgresRecorder(PostgresProcessRecorder):
                 links.append((nid, previous))
             curs.executemany(self._insert_link, links)
         return ids
+
+    def existing(self, originator_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of these aggregates have events: one query for a whole batch's keys."""
+        if not originator_ids:
+            return set()
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_existing, (list(originator_ids),))
+            return {UUID(str(row["originator_id"])) for row in curs.fetchall()}
 
     def select_links(self, gt: int, limit: int) -> list[tuple[int, bytes]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

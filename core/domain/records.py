@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
@@ -58,6 +59,7 @@ def normalise_number(text: str) -> str:
     return format_number(kind, sequence)
 
 
+@lru_cache(maxsize=65_536)  # a pure function, asked for on every load
 def record_id(number: str) -> UUID:
     """The aggregate id of a numbered record: a pure function of its canonical number."""
     return uuid5(NUMBER_NAMESPACE, normalise_number(number))
