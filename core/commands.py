@@ -192,6 +192,37 @@ class RecordComplaint(TicketCommand):
     text: str
 
 
+# -- inbound sources -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestInbound(Command):
+    """What an outside system says about a thing it identifies (docs/inbound.md).
+
+    ``external_id`` is the source's own identity of the thing (alert fingerprint, dedup key,
+    mail thread, JIRA key): the correlation key. ``state`` is open, acknowledge, resolve or
+    update. ``occurred_at`` is the source's own instant; ``at`` the instant it reached us.
+    ``details`` (labels, links) are recorded as they came and never interpreted.
+    """
+
+    source: str
+    external_id: str
+    state: str
+    kind: str = "incident"
+    summary: str = ""
+    description: str = ""
+    impact: str = "medium"
+    urgency: str = "medium"
+    service: str | None = None
+    ci: str | None = None
+    reporter: str = ""
+    customer: str | None = None
+    occurred_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    resolve_code: str = "auto-resolved by source"
+    reopen: bool = True
+
+
 # -- incidents and problems -----------------------------------------------------------------
 
 

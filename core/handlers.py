@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from opsledger.core import commands as c
 from opsledger.core.clock import ensure_utc
 from opsledger.core.domain.ci import ConfigurationItem
-from opsledger.core.domain.errors import InputError
+from opsledger.core.domain.correlation import Correlation, InboundState, correlation_id
+from opsledger.core.domain.errors import InputError, NotFoundError
 from opsledger.core.domain.priority import (
     PriorityMatrix,
     parse_impact,
@@ -17,7 +20,7 @@ from opsledger.core.domain.priority import (
     parse_urgency,
 )
 from opsledger.core.domain.records import LedgerRecord, RecordKind, Relation, check_relation
-from opsledger.core.domain.ticket import Ticket
+from opsledger.core.domain.ticket import ALLOWED_FROM, Ticket, TicketState
 from opsledger.core.domain.tickets import (
     TICKET_CLASSES,
     Change,
@@ -26,6 +29,7 @@ from opsledger.core.domain.tickets import (
     Problem,
     Risk,
 )
+from opsledger.core.inbound import validate_inbound
 from opsledger.core.policies import PolicyBook
 
 R = TypeVar("R", bound=LedgerRecord)
@@ -49,6 +53,12 @@ class Unit(Protocol):
 
     def route(self, ticket: Ticket) -> tuple[str, str | None] | None:
         """(group, assignee) from the routing plugins, or None (plugins are the engine's)."""
+        ...
+
+    def find(
+        self, aggregate_id: UUID, new: Callable[[], Aggregate] | None = None
+    ) -> Aggregate | None:
+        """An aggregate without a number (a correlation), or ``new()`` when there is none yet."""
         ...
 
 
@@ -94,6 +104,15 @@ def _optional_instant(value: datetime | None, field: str) -> datetime | None:
 
 @handles(c.OpenTicket)
 def open_ticket(cmd: c.OpenTicket, u: Unit) -> str:
+    return _open_ticket(cmd, u, u.at).number
+
+
+def _open_ticket(cmd: c.OpenTicket, u: Unit, opened: datetime) -> Ticket:
+    """Open a ticket whose own opening events carry ``opened`` (at most ``u.at``).
+
+    The SLA rules start its clocks at the ``Opened`` event's instant after the handler, so
+    every event this records on the new ticket carries ``opened`` too: history reads forwards.
+    """
     kind = _kind(cmd.kind)
     summary = cmd.summary.strip() if isinstance(cmd.summary, str) else ""
     if not summary:
@@ -132,23 +151,23 @@ def open_ticket(cmd: c.OpenTicket, u: Unit) -> str:
         customer=cmd.customer,
         channel=cmd.channel,
         actor=u.actor,
-        timestamp=u.at,
+        timestamp=opened,
         received_at=_optional_instant(cmd.received_at, "received_at"),
         **extra,
     )
     u.add(ticket)
     if cmd.external_system and cmd.external_id:
         ticket.record_external_reference(
-            cmd.external_system, cmd.external_id, actor=u.actor, at=u.at
+            cmd.external_system, cmd.external_id, actor=u.actor, at=opened
         )
     if ci is not None:
-        _link(u, ticket, Relation.AFFECTS_CI, u.load(ci, ConfigurationItem))
+        _link(u, ticket, Relation.AFFECTS_CI, u.load(ci, ConfigurationItem), source_at=opened)
     if cmd.group:
-        ticket.assign(group=cmd.group, assignee=cmd.assignee, actor=u.actor, at=u.at)
+        ticket.assign(group=cmd.group, assignee=cmd.assignee, actor=u.actor, at=opened)
     elif (routed := u.route(ticket)) is not None:
         group, assignee = routed
-        ticket.assign(group=group, assignee=cmd.assignee or assignee, actor=u.actor, at=u.at)
-    return number
+        ticket.assign(group=group, assignee=cmd.assignee or assignee, actor=u.actor, at=opened)
+    return ticket
 
 
 def _ticket(u: Unit, number: str) -> Ticket:
@@ -252,11 +271,19 @@ def change_priority(cmd: c.ChangePriority, u: Unit) -> str:
     return t.number
 
 
-def _link(u: Unit, source: LedgerRecord, relation: Relation, target: LedgerRecord) -> None:
+def _link(
+    u: Unit,
+    source: LedgerRecord,
+    relation: Relation,
+    target: LedgerRecord,
+    *,
+    source_at: datetime | None = None,
+) -> None:
+    """Both ends in one go; ``source_at``: the source's end of a ticket being opened earlier."""
     if source.id == target.id:
         raise InputError("target", "a record cannot be linked to itself")
     check_relation(relation, source.kind, target.kind)
-    source.link(relation, target.number, actor=u.actor, at=u.at)
+    source.link(relation, target.number, actor=u.actor, at=source_at or u.at)
     target.link(relation.inverse, source.number, actor=u.actor, at=u.at)
 
 
@@ -421,3 +448,97 @@ def retire_policy(cmd: c.RetireSlaPolicy, u: Unit) -> str:
 @handles(c.TickClocks)
 def tick_clocks(cmd: c.TickClocks, u: Unit) -> str:
     return _ticket(u, cmd.ticket).number  # loading a ticket catches its clocks up to ``at``
+
+
+# -- inbound sources -------------------------------------------------------------------------
+
+
+@handles(c.IngestInbound)
+def ingest_inbound(cmd: c.IngestInbound, u: Unit) -> str:
+    """One report of an outside system, decided against the ticket its own id is linked to."""
+    state = validate_inbound(cmd)
+    occurred = _optional_instant(cmd.occurred_at, "occurred_at")
+
+    def start() -> Correlation:
+        return Correlation(
+            source=cmd.source, external_id=cmd.external_id, actor=u.actor, timestamp=u.at
+        )
+
+    # Read once: a second look at the store could see a rival's correlation that this
+    # decision did not take into account. Started here, it collides with the rival's instead.
+    found = u.find(
+        correlation_id(cmd.source, cmd.external_id), start if state is InboundState.OPEN else None
+    )
+    if found is not None and not isinstance(found, Correlation):
+        raise TypeError(f"{found.id} is a {type(found).__name__}, not a Correlation")
+    ticket = found.ticket if found is not None else None
+    current = u.load(ticket, Ticket) if ticket is not None else None
+    if found is not None and state is InboundState.OPEN:
+        return _inbound_open(cmd, u, found, current, occurred)
+    if current is None:
+        raise NotFoundError("correlation", f"{cmd.source}:{cmd.external_id}")
+    if state is InboundState.ACKNOWLEDGE:
+        if current.acknowledged_at is None and current.state in ALLOWED_FROM["acknowledge"]:
+            current.acknowledge(actor=u.actor, at=u.at)
+    elif state is InboundState.RESOLVE:
+        if current.is_open:
+            current.resolve(code=cmd.resolve_code, notes=cmd.description, actor=u.actor, at=u.at)
+    else:
+        current.add_comment(body=cmd.description, public=False, actor=u.actor, at=u.at)
+    return current.number
+
+
+def _inbound_open(
+    cmd: c.IngestInbound,
+    u: Unit,
+    correlation: Correlation,
+    current: Ticket | None,
+    occurred: datetime | None,
+) -> str:
+    """A repeat is counted, a recent resolution reopened, anything else opens a new ticket."""
+    if current is not None:
+        if current.is_open:
+            current.record_occurrence(
+                source=cmd.source,
+                occurred_at=occurred,
+                details=cmd.details,
+                actor=u.actor,
+                at=u.at,
+            )
+            return current.number
+        if (
+            cmd.reopen
+            and current.state == TicketState.RESOLVED
+            and current.resolved_at is not None
+            and u.at <= current.resolved_at + u.reopen_window
+        ):
+            reason = f"{cmd.source} reports it again"
+            current.reopen(reason=reason, window=u.reopen_window, actor=u.actor, at=u.at)
+            return current.number
+    # The source's own instant opens the ticket (MTTR from when it started), never later than
+    # it reached us: a source clock running ahead cannot open a ticket in our future.
+    opened = min(occurred, u.at) if occurred is not None else u.at
+    request = c.OpenTicket(
+        kind=cmd.kind,
+        summary=cmd.summary,
+        description=cmd.description,
+        impact=cmd.impact,
+        urgency=cmd.urgency,
+        service=cmd.service,
+        ci=cmd.ci,
+        reporter=cmd.reporter,
+        customer=cmd.customer,
+        channel=cmd.source,
+        received_at=u.at,
+        external_system=cmd.source,
+        external_id=cmd.external_id,
+        actor=u.actor,
+        at=opened,
+    )
+    ticket = _open_ticket(request, u, opened)
+    if current is not None:
+        _link(u, ticket, Relation.FOLLOW_UP_OF, current, source_at=opened)
+    correlation.link(
+        ticket.number, actor=u.actor, at=u.at, occurred_at=occurred, details=cmd.details
+    )
+    return ticket.number

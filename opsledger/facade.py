@@ -84,6 +84,18 @@ class Engine(CoreEngine):
     def record_complaint(self, ticket: str, text: str, **kw: Any) -> Outcome:
         return self.execute(c.RecordComplaint(ticket=ticket, text=text, **kw))
 
+    def ingest(self, source: str, external_id: str, state: str, **fields: Any) -> Outcome:
+        """A report from an outside system, correlated by its own id (docs/inbound.md).
+
+        The actor defaults to the source's name. No idempotency key is derived here: pass
+        ``idempotency_key`` (or build the command with ``opsledger.core.inbound``).
+        """
+        if isinstance(source, str) and source.strip():
+            fields.setdefault("actor", source)  # else the handler names the bad source
+        return self.execute(
+            c.IngestInbound(source=source, external_id=external_id, state=state, **fields)
+        )
+
     def as_of(self, ticket: str, at: datetime) -> dict[str, Any]:
         """Shorthand for ``get_as_of(ticket, at=...)``."""
         return self.get_as_of(ticket, at=at)

@@ -422,6 +422,50 @@ class Ticket(SlaClocks):
     def _complaint_recorded(self, text: str, actor: str, timestamp: datetime) -> None:
         self.complaints += 1
 
+    @property
+    def occurrences(self) -> int:
+        """How often the source reported what opened this ticket: 1 until a repeat is recorded."""
+        return int(vars(self).get("occurrence_count", 1))
+
+    def record_occurrence(
+        self,
+        *,
+        source: str,
+        occurred_at: datetime | None,
+        details: dict[str, Any],
+        actor: str,
+        at: datetime,
+    ) -> None:
+        """The source reports it again while the ticket is open: counted; nothing else changes.
+
+        No SLA rule reacts to it. ``occurred_at`` is the source's own instant of the repeat,
+        ``last_seen`` the instant it reached us.
+        """
+        if not self.is_open:
+            raise self._refuse("record_occurrence", "only an open ticket counts repeats")
+        self._occurrence_recorded(
+            source=_text("source", source, limit=200),
+            count=self.occurrences + 1,
+            last_seen=at,
+            occurred_at=occurred_at,
+            details=dict(details),
+            actor=actor,
+            timestamp=at,
+        )
+
+    @event("OccurrenceRecorded")
+    def _occurrence_recorded(
+        self,
+        source: str,
+        count: int,
+        last_seen: datetime,
+        occurred_at: datetime | None,
+        details: dict[str, Any],
+        actor: str,
+        timestamp: datetime,
+    ) -> None:
+        self.occurrence_count, self.last_seen = count, last_seen
+
     # -- views ---------------------------------------------------------------
 
     def as_dict(self) -> dict[str, Any]:
