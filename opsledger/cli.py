@@ -29,6 +29,7 @@ from opsledger import (
     OpsledgerError,
     Outcome,
     Settings,
+    cli_kafka,
     cli_plugins,
     cli_report,
     cli_views,
@@ -241,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_views.add_parsers(nouns, common, _engine)
     cli_report.add_parsers(nouns, common, _engine)
     cli_plugins.add_parsers(nouns, common, _engine)
+    cli_kafka.add_parsers(nouns, common, _engine)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Where failed plugin reactions wait for a retry, and where plugin warnings are kept.
+"""Where failed plugin reactions wait for a retry; plugin warnings and rejected messages too.
 
 Tables beside the events: in the engine's SQLite file, or in the configured PostgreSQL schema.
 The store has its own connection, so a failing plugin never touches the event transactions.
@@ -36,6 +36,16 @@ CREATE TABLE IF NOT EXISTS opsledger_plugin_warnings (
     traceback TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS opsledger_rejected_messages (
+    id {id},
+    source TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    field TEXT,
+    body {blob} NOT NULL,
+    at TEXT NOT NULL,
+    UNIQUE (source, message_id)
+);
 """
 
 
@@ -62,6 +72,24 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedMessage:
+    """An inbound message that could not become a recorded command: its bytes and why."""
+
+    source: str
+    message_id: str
+    reason: str
+    field: str | None
+    body: bytes
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in self.__slots__}
+        data["body"] = self.body.decode("utf-8", "replace")
+        data["at"] = self.at.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class PluginWarning:
     """A router or classifier that raised and was skipped."""
 
@@ -76,11 +104,11 @@ class PluginWarning:
 class DeadLetterStore:
     """The dead-letter and warning tables: :meth:`sqlite` or :meth:`postgres`."""
 
-    def __init__(self, db: Any, *, placeholder: str, identity: str) -> None:
+    def __init__(self, db: Any, *, placeholder: str, identity: str, blob: str) -> None:
         self._db = db
         self._placeholder = placeholder
         self._lock = threading.Lock()
-        for statement in _SCHEMA.format(id=identity).split(";"):
+        for statement in _SCHEMA.format(id=identity, blob=blob).split(";"):
             if statement.strip():
                 self._run(statement)
 
@@ -88,7 +116,7 @@ class DeadLetterStore:
     def sqlite(cls, path: str) -> DeadLetterStore:
         """In the engine's SQLite file (``":memory:"`` keeps them for one process)."""
         db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        return cls(db, placeholder="?", identity="INTEGER PRIMARY KEY AUTOINCREMENT")
+        return cls(db, placeholder="?", identity="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
 
     @classmethod
     def postgres(cls, env: Mapping[str, str]) -> DeadLetterStore:
@@ -105,7 +133,12 @@ class DeadLetterStore:
             options=f"-c search_path={schema}" if schema else None,
             autocommit=True,
         )
-        return cls(db, placeholder="%s", identity="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY")
+        return cls(
+            db,
+            placeholder="%s",
+            identity="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+            blob="BYTEA",
+        )
 
     def close(self) -> None:
         self._db.close()
@@ -190,4 +223,43 @@ class DeadLetterStore:
                 plugin=p, hook=h, subject=s, error=e, traceback=tb, at=datetime.fromisoformat(at)
             )
             for p, h, s, e, tb, at in rows
+        ]
+
+    def reject(
+        self,
+        *,
+        source: str,
+        message_id: str,
+        reason: str,
+        field: str | None,
+        body: bytes,
+        at: datetime,
+    ) -> bool:
+        """Keep a message that was refused; a redelivery of it is kept once. True if new."""
+        rows = self._run(
+            "INSERT INTO opsledger_rejected_messages"
+            " (source, message_id, reason, field, body, at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (source, message_id) DO NOTHING RETURNING id",
+            (source, message_id, reason, field, body, at.isoformat()),
+        )
+        return bool(rows)
+
+    def rejected(self, source: str | None = None) -> list[RejectedMessage]:
+        """Rejected messages, oldest first (of one source, or all)."""
+        sql = "SELECT source, message_id, reason, field, body, at FROM opsledger_rejected_messages"
+        params: tuple[str, ...] = ()
+        if source is not None:
+            sql += " WHERE source = ?"
+            params = (source,)
+        rows = self._run(sql + " ORDER BY id", params)
+        return [
+            RejectedMessage(
+                source=r[0],
+                message_id=r[1],
+                reason=r[2],
+                field=r[3],
+                body=bytes(r[4]),
+                at=datetime.fromisoformat(r[5]),
+            )
+            for r in rows
         ]
