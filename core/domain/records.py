@@ -45,17 +45,32 @@ def format_number(kind: RecordKind, sequence: int) -> str:
     return f"{kind.prefix}-{sequence:06d}"
 
 
-def parse_number(text: str) -> tuple[RecordKind, int]:
-    """Split ``INC-000123`` (case-insensitive) into kind and sequence, or raise InputError."""
-    prefix, _, digits = text.strip().upper().partition("-")
-    if prefix not in _KIND_BY_PREFIX or not digits.isdigit():
-        raise InputError("ticket", f"{text!r} is not a ticket number like INC-000123")
-    return _KIND_BY_PREFIX[prefix], int(digits)
+#: More significant digits than any counter will reach; ``int`` refuses over 4,300 anyway.
+_MAX_DIGITS = 18
 
 
-def normalise_number(text: str) -> str:
+def parse_number(text: str, field: str = "ticket") -> tuple[RecordKind, int]:
+    """Split ``INC-000123`` (case-insensitive) into kind and sequence, or raise InputError.
+
+    ASCII only: ``str.isdigit`` is also true for ``²`` (which ``int`` refuses) and ``١٢``
+    (which ``int`` reads as 12), and ``"ınc".upper()`` is ``"INC"``.
+    """
+    stripped = text.strip() if isinstance(text, str) else ""
+    prefix, _, digits = stripped.upper().partition("-")
+    significant = digits.lstrip("0")
+    if (
+        not stripped.isascii()
+        or prefix not in _KIND_BY_PREFIX
+        or not digits.isdigit()
+        or len(significant) > _MAX_DIGITS
+    ):
+        raise InputError(field, f"{text!r} is not a ticket number like INC-000123")
+    return _KIND_BY_PREFIX[prefix], int(significant or "0")
+
+
+def normalise_number(text: str, field: str = "ticket") -> str:
     """Canonical spelling of a number, so ``inc-42`` and ``INC-000042`` are the same ticket."""
-    kind, sequence = parse_number(text)
+    kind, sequence = parse_number(text, field)
     return format_number(kind, sequence)
 
 
