@@ -16,7 +16,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from opsledger.core.clock import ensure_utc
-from opsledger.core.commands import Command
+from opsledger.core.commands import Command, IngestInbound
+from opsledger.core.domain.correlation import correlation_id
 from opsledger.core.domain.errors import ConflictError, InputError, OpsledgerError
 from opsledger.core.handlers import HANDLERS
 from opsledger.core.idempotency import CommandRecord, command_record_id
@@ -53,15 +54,26 @@ class Batch:
         self.workspace: dict[UUID, Aggregate] = {}
         self.keys: dict[str, tuple[str, Outcome]] = {}
         self.unused: set[str] = set()  # idempotency keys the store is known not to hold
+        self.absent: set[UUID] = set()  # records the store is known not to hold
 
     def prefetch(self, commands: Sequence[Command]) -> None:
-        """Look all the batch's idempotency keys up in one query, not one query each."""
-        keys = {c.idempotency_key: None for c in commands if isinstance(c.idempotency_key, str)}
-        if len(keys) < 2:
+        """Look up, in one query, what each command would otherwise look up on its own:
+        its idempotency record, and the correlation of an inbound event."""
+        wanted: dict[UUID, str | None] = {}
+        for c in commands:
+            if isinstance(c.idempotency_key, str):
+                wanted[command_record_id(c.idempotency_key)] = c.idempotency_key
+            if (
+                isinstance(c, IngestInbound)
+                and isinstance(c.source, str)
+                and isinstance(c.external_id, str)
+            ):
+                wanted[correlation_id(c.source, c.external_id)] = None
+        if len(wanted) < 2:
             return
-        ids = {command_record_id(k): k for k in keys}
-        existing = self.engine.app.recorder.existing(list(ids))  # type: ignore[attr-defined]
-        self.unused = {k for i, k in ids.items() if i not in existing}
+        existing = self.engine.app.recorder.existing(list(wanted))  # type: ignore[attr-defined]
+        self.absent = {i for i in wanted if i not in existing}
+        self.unused = {k for i, k in wanted.items() if k is not None and i in self.absent}
 
     def run(self, command: Command) -> Outcome:
         """Apply one command to the working copies; on any error they are as before it."""
@@ -83,7 +95,7 @@ class Batch:
             prior = self._prior(key, name)
             if prior is not None:
                 return prior
-        unit = _Unit(engine, at, actor, self.workspace, fresh=self.fresh)
+        unit = _Unit(engine, at, actor, self.workspace, fresh=self.fresh, absent=self.absent)
         try:
             number = handler(command, unit)
             unit.react()

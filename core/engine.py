@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar, cast
@@ -33,6 +33,7 @@ from opsledger.core.chain import ChainReport
 from opsledger.core.clock import Clock, SystemClock, ensure_utc
 from opsledger.core.codec import OrjsonTranscoder, TypedMapper
 from opsledger.core.commands import Command
+from opsledger.core.domain.ci import ConfigurationItem
 from opsledger.core.domain.errors import ConflictError, InputError, NotFoundError
 from opsledger.core.domain.priority import PriorityMatrix
 from opsledger.core.domain.records import LedgerRecord, RecordKind, format_number, record_id
@@ -177,8 +178,11 @@ class _Unit:
         workspace: dict[UUID, Aggregate] | None = None,
         *,
         fresh: bool = True,
+        absent: set[UUID] | None = None,
     ) -> None:
         self.engine = engine
+        #: Records the batch looked up in one query and found missing: no store round trip.
+        self.absent = absent if absent is not None else set()
         #: Ask the store for newer events of cached records (else trust the cache: a stale
         #: copy fails its save on the version conflict, and the retry reads fresh).
         self.fresh = fresh
@@ -206,6 +210,8 @@ class _Unit:
         if record is not None:
             return record
         record = self.workspace.get(aggregate_id)
+        if record is None and aggregate_id in self.absent:
+            return None
         if record is None and not self.fresh:
             record = self.engine.app.repository.cached(aggregate_id)
         if record is None:
@@ -262,6 +268,24 @@ class _Unit:
     def route(self, ticket: Ticket) -> tuple[str, str | None] | None:
         """Ask the routing plugins (a failing one is skipped with a warning)."""
         return self.engine.plugins.route(ticket.as_dict())
+
+    def classify(self, item: Mapping[str, Any]) -> dict[str, str] | None:
+        """Ask the classifiers; a ``ci`` must name a configuration item this command can see."""
+        return self.engine.plugins.classify(item, ci_exists=self._is_ci)
+
+    def _is_ci(self, number: str) -> bool:
+        """Without touching it: a record loaded here would be saved with the command."""
+        try:
+            rid = record_id(number)
+        except InputError:
+            return False
+        record = self.touched.get(rid) or self.workspace.get(rid)
+        if record is None:
+            try:
+                record = self.engine.app.repository.get(rid)
+            except AggregateNotFoundError:
+                return False
+        return isinstance(record, ConfigurationItem)
 
     def allocate(self, kind: RecordKind) -> str:
         cid = counter_id(kind)

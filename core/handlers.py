@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -53,6 +54,10 @@ class Unit(Protocol):
 
     def route(self, ticket: Ticket) -> tuple[str, str | None] | None:
         """(group, assignee) from the routing plugins, or None (plugins are the engine's)."""
+        ...
+
+    def classify(self, item: Mapping[str, Any]) -> dict[str, str] | None:
+        """Valid ``kind``/``service``/``ci``/``impact``/``urgency`` from the classifiers."""
         ...
 
     def find(
@@ -518,14 +523,16 @@ def _inbound_open(
     # The source's own instant opens the ticket (MTTR from when it started), never later than
     # it reached us: a source clock running ahead cannot open a ticket in our future.
     opened = min(occurred, u.at) if occurred is not None else u.at
+    # The classifiers (plugins) win over what the adapter mapped; the host dropped bad keys.
+    classified = u.classify(_inbound_item(cmd, occurred)) or {}
     request = c.OpenTicket(
-        kind=cmd.kind,
+        kind=classified.get("kind", cmd.kind),
         summary=cmd.summary,
         description=cmd.description,
-        impact=cmd.impact,
-        urgency=cmd.urgency,
-        service=cmd.service,
-        ci=cmd.ci,
+        impact=classified.get("impact", cmd.impact),
+        urgency=classified.get("urgency", cmd.urgency),
+        service=classified.get("service", cmd.service),
+        ci=classified.get("ci", cmd.ci),
         reporter=cmd.reporter,
         customer=cmd.customer,
         channel=cmd.source,
@@ -542,3 +549,22 @@ def _inbound_open(
         ticket.number, actor=u.actor, at=u.at, occurred_at=occurred, details=cmd.details
     )
     return ticket.number
+
+
+def _inbound_item(cmd: c.IngestInbound, occurred: datetime | None) -> dict[str, Any]:
+    """What a classifier sees: the command as JSON-native data, a copy it may not spoil."""
+    return {
+        "source": cmd.source,
+        "external_id": cmd.external_id,
+        "kind": cmd.kind,
+        "summary": cmd.summary,
+        "description": cmd.description,
+        "impact": cmd.impact,
+        "urgency": cmd.urgency,
+        "service": cmd.service,
+        "ci": cmd.ci,
+        "reporter": cmd.reporter,
+        "customer": cmd.customer,
+        "details": copy.deepcopy(cmd.details),
+        "occurred_at": occurred.isoformat() if occurred is not None else None,
+    }

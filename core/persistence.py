@@ -99,7 +99,9 @@ class ChainedSQLiteRecorder(SQLiteProcessRecorder):
         found: set[UUID] = set()
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(originator_ids), 500):
-                chunk = [str(i) for i in originator_ids[start : start + 500]]
+                chunk = [
+                    i.hex for i in originator_ids[start : start + 500]
+                ]  # as eventsourcing stores them
                 c.execute(
                     f"SELECT originator_id FROM {self.events_table_name} "
                     f"WHERE originator_version = 1 AND originator_id IN "

@@ -40,12 +40,19 @@ def add_parsers(nouns: Any, common: list[argparse.ArgumentParser], open_engine: 
         "from --partitions or OPSLEDGER_KAFKA_PARTITIONS)",
     )
     group.add_argument("--partitions", type=int, metavar="N")
+    group.add_argument(
+        "--all-events",
+        action="store_true",
+        help="publish the engine's bookkeeping records too (counters, idempotency records, "
+        "correlations), not only tickets', CIs' and policies' events",
+    )
     stores = common[1:2]
 
     worker = nouns.add_parser(
         "worker",
         parents=[*stores, kafka],
-        help="record the commands topic (a consumer-group member); drives the SLA scheduler",
+        help="record the commands topic (a consumer-group member); drives the SLA scheduler "
+        "and runs the plugins' adapters",
     )
     worker.add_argument(
         "--tick-interval",
@@ -53,6 +60,14 @@ def add_parsers(nouns: Any, common: list[argparse.ArgumentParser], open_engine: 
         default=1.0,
         metavar="SECONDS",
         help="how often the member holding partition 0 fires due SLA clocks (0: never)",
+    )
+    worker.add_argument(
+        "--retry-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often the member holding partition 0 retries failed plugin reactions "
+        "(0: never; see `opsledger plugins retry`)",
     )
     worker.add_argument(
         "--publish", action="store_true", help="also run the event publisher in this process"
@@ -100,15 +115,17 @@ def _until_signalled() -> Iterator[threading.Event]:
 
 
 def _worker(args: argparse.Namespace, settings: Settings, open_engine: Opener) -> int:
+    from opsledger.adapters.kafka.bus import KafkaBus
     from opsledger.adapters.kafka.publisher import Publisher
     from opsledger.adapters.kafka.worker import Worker
+    from opsledger.plugins.adapters import Adapter, start_adapters, stop_adapters
 
     config = _config(args)
     with _until_signalled() as stop, open_engine(settings) as engine:
         publisher_thread = None
         if args.publish:
             publisher_engine = open_engine(settings)
-            publisher = Publisher(publisher_engine, config)
+            publisher = Publisher(publisher_engine, config, everything=args.all_events)
 
             def publish() -> None:
                 try:
@@ -118,12 +135,27 @@ def _worker(args: argparse.Namespace, settings: Settings, open_engine: Opener) -
 
             publisher_thread = threading.Thread(target=publish, name="opsledger-publisher")
             publisher_thread.start()
-        worker = Worker(engine, config, tick_interval_s=args.tick_interval)
-        log.info("worker started", extra={"kafka": config.describe()})
+        started: list[Adapter] = []
+        bus: KafkaBus | None = None
         try:
+            worker = Worker(
+                engine,
+                config,
+                tick_interval_s=args.tick_interval,
+                retry_interval_s=args.retry_interval,
+            )
+            # The plugins' adapters submit to the commands topic, like any outside producer.
+            adapters = engine.plugins.adapters()
+            if adapters:
+                bus = KafkaBus(config, clock=engine.clock)
+                started = start_adapters(adapters, bus, host=engine.plugins)
+            log.info("worker started", extra={"kafka": config.describe(), "adapters": len(started)})
             stats = worker.run(stop)
         finally:
             stop.set()
+            stop_adapters(started, host=engine.plugins)
+            if bus is not None:
+                bus.close()
             if publisher_thread is not None:
                 publisher_thread.join()
     print_json({"worker": asdict(stats)})
@@ -135,6 +167,6 @@ def _publish(args: argparse.Namespace, settings: Settings, open_engine: Opener) 
 
     config = _config(args)
     with _until_signalled() as stop, open_engine(settings) as engine:
-        published = Publisher(engine, config).run(stop)
+        published = Publisher(engine, config, everything=args.all_events).run(stop)
     print_json({"published": published})
     return 0

@@ -52,12 +52,18 @@ def _list(args: argparse.Namespace, settings: Settings, open_engine: Opener) -> 
                 f"{r['distribution']} {r['version']}"
                 if r["distribution"]
                 else "registered in code",
-                ", ".join(h.removeprefix("opsledger_") for h in r["hooks"]),
+                ", ".join(_hook(h, r["adapters"]) for h in r["hooks"]),
             ]
             for r in rows
         ],
     )
     return 0
+
+
+def _hook(name: str, adapters: list[str]) -> str:
+    """A hook's short name; the adapters hook names what it contributes."""
+    short = name.removeprefix("opsledger_")
+    return f"{short} ({', '.join(adapters)})" if short == "adapters" and adapters else short
 
 
 def _dead_letters(args: argparse.Namespace, settings: Settings, open_engine: Opener) -> int:

@@ -22,17 +22,25 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 @hookspec(firstresult=True)
 def opsledger_classify(item: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """Classify an inbound item (an alert, an e-mail, a JIRA issue) before it becomes a ticket.
+    """Classify an inbound item (an alert, an e-mail, a JIRA issue) that opens a new ticket.
 
-    Called by inbound adapters once per item, before they build the command.
+    Called by the engine inside an ``IngestInbound`` command (the generic inbound event,
+    docs/inbound.md), only when that command opens a new ticket: not for a repeat, a reopen,
+    an acknowledge, a resolve or an update. Adapters do not call it; they only translate.
 
-    :param item: the adapter's JSON-native view of the item (at least ``source`` and
-        ``summary``; adapters add what they know, such as ``sender`` or ``labels``).
-    :return: a mapping with any of ``kind``, ``service``, ``ci``, ``impact``, ``urgency``,
-        or ``None`` to let the next plugin decide.
+    :param item: the inbound command as JSON-native data, a copy: ``source``,
+        ``external_id``, ``kind``, ``summary``, ``description``, ``impact``, ``urgency``,
+        ``service``, ``ci``, ``reporter``, ``customer``, ``details`` (the source's labels,
+        annotations and links, as it sent them) and ``occurred_at`` (ISO 8601 text or
+        ``None``).
+    :return: a mapping with any of ``kind`` (incident, service_request or problem),
+        ``service``, ``ci`` (a registered configuration item's number), ``impact`` and
+        ``urgency`` (high, medium, low): text values that win over the adapter's, a ``None``
+        value meaning no opinion. Or ``None`` to let the next plugin decide.
 
     First result wins. A classifier that raises is skipped with a warning and the next one
-    (finally the built-in default) answers.
+    answers (with none, the adapter's values stand). Keys of the winning answer that are
+    unknown or invalid are dropped with a warning naming the plugin; the command goes on.
     """
     raise NotImplementedError  # pragma: no cover (specification only)
 
@@ -103,13 +111,20 @@ def opsledger_event_recorded(event: Any, record: Any) -> None:
 
 @hookspec
 def opsledger_adapters() -> Sequence[Any]:
-    """Adapters (inbound sources, outbound publishers) a plugin contributes.
+    """Inbound adapters (pollers, receivers) a plugin contributes.
 
-    Called by adapter hosts (the worker, the HTTP app) when they start (not yet wired).
+    Called by ``opsledger worker`` when it starts (and by ``opsledger plugins list``, for the
+    names): so constructing an adapter must be cheap and must not connect anywhere.
 
-    :return: a list of adapter objects.
+    :return: a list of adapter objects (the contract is
+        :class:`opsledger.plugins.adapters.Adapter`): a ``name`` (text); optionally
+        ``start(bus)``, which begins submitting commands through the given
+        ``opsledger.adapters.kafka.bus.CommandBus`` and returns promptly (a poll loop runs on
+        the adapter's own thread), ``stop()``, called once on shutdown, and ``routes`` for
+        the HTTP app (reserved).
 
-    Collect-all.
+    Collect-all: every plugin's adapters are used. A plugin whose hook raises, and an adapter
+    whose ``start`` raises, are skipped with a warning; the others and the worker run on.
     """
     raise NotImplementedError  # pragma: no cover (specification only)
 

@@ -6,23 +6,38 @@ The engine owns one :class:`PluginHost`; the domain never sees pluggy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import pluggy
 from eventsourcing.persistence import Recording
-from opsledger.core.domain.priority import PriorityMatrix
+from opsledger.core.domain.errors import InputError
+from opsledger.core.domain.priority import PriorityMatrix, parse_impact, parse_urgency
+from opsledger.core.inbound import INBOUND_KINDS
 from opsledger.core.settings import postgres_env
+from opsledger.plugins.adapters import Adapter, adapter_list
 from opsledger.plugins.deadletters import DeadLetter, DeadLetterStore, PluginWarning
-from opsledger.plugins.manager import PluginFailure, build_manager, each, first_result
+from opsledger.plugins.manager import (
+    PluginFailure,
+    build_manager,
+    collect,
+    each,
+    first_answer,
+    first_result,
+)
 
 if TYPE_CHECKING:
     from opsledger.core.engine import Engine
 
 log = logging.getLogger(__name__)
 EVENT_HOOK = "opsledger_event_recorded"
+CLASSIFY_HOOK = "opsledger_classify"
+ADAPTERS_HOOK = "opsledger_adapters"
+#: What a classifier may set on a ticket opened from an inbound item.
+CLASSIFY_KEYS = ("kind", "service", "ci", "impact", "urgency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +65,8 @@ class PluginHost:
     def __init__(self, engine: Engine, pm: pluggy.PluginManager | None) -> None:
         self.engine = engine
         self.pm = pm if pm is not None else build_manager()
+        #: Which plugin contributed each adapter (by object id), to blame a failing start.
+        self._owners: dict[int, str] = {}
         settings = engine.settings
         if settings.database_url:
             from opsledger.core.persistence_pg import schema_lock
@@ -79,6 +96,50 @@ class PluginHost:
             return None
         group, assignee = answer
         return str(group), (str(assignee) if assignee else None)
+
+    def classify(
+        self, item: Mapping[str, Any], *, ci_exists: Callable[[str], bool] | None = None
+    ) -> dict[str, str] | None:
+        """The first classifier's answer, cleaned: what it may set, as valid text.
+
+        A classifier that raises is skipped (the next one answers). Keys of the answer that
+        are unknown or whose value is invalid (not text, a level or kind that does not parse,
+        a ``ci`` that ``ci_exists`` denies) are dropped with a warning naming the plugin; a
+        ``None`` value means "no opinion" and is dropped silently.
+        """
+        subject = f"{item.get('source')}:{item.get('external_id')}"
+        answer, plugin, failures = first_answer(self.pm, CLASSIFY_HOOK, item=item)
+        self._warn(failures, subject=subject)
+        if answer is None or plugin is None:
+            return None
+        kept, problems = _classification(answer, ci_exists)
+        if problems:
+            self._warn_answer(plugin, CLASSIFY_HOOK, subject, problems)
+        return kept
+
+    def adapters(self) -> list[Adapter]:
+        """Every plugin's adapters, in hook order; a plugin whose hook raises is skipped."""
+        answers, failures = collect(self.pm, ADAPTERS_HOOK)
+        self._warn(failures, subject="adapters", message="plugin adapters skipped")
+        found: list[Adapter] = []
+        for plugin, answer in answers:
+            adapters, problems = adapter_list(answer)
+            if problems:
+                self._warn_answer(plugin, ADAPTERS_HOOK, "adapters", problems)
+            for adapter in adapters:
+                self._owners[id(adapter)] = plugin
+            found.extend(adapters)
+        return found
+
+    def adapter_failed(self, adapter: Adapter, action: str, error: Exception) -> None:
+        """Keep a warning for an adapter whose ``start`` or ``stop`` raised."""
+        failure = PluginFailure(
+            self._owners.get(id(adapter), adapter.name),
+            ADAPTERS_HOOK,
+            f"{type(error).__name__}: {error}",
+            "".join(traceback.format_exception(error)),
+        )
+        self._record_warnings([failure], subject=f"adapter {adapter.name}: {action}")
 
     def sla_policies(self) -> list[dict[str, Any]]:
         """Every plugin's policy definitions, in hook order (a failing plugin raises here:
@@ -158,16 +219,66 @@ class PluginHost:
                 at=now,
             )
 
-    def _warn(self, failures: list[PluginFailure], *, subject: str) -> None:
+    def _warn(
+        self,
+        failures: list[PluginFailure],
+        *,
+        subject: str,
+        message: str = "plugin failed; the next plugin answered",
+    ) -> None:
+        for f in failures:
+            log.warning(message, extra={"plugin": f.plugin, "hook": f.hook, "error": f.error})
+        self._record_warnings(failures, subject=subject)
+
+    def _warn_answer(self, plugin: str, hook: str, subject: str, problems: list[str]) -> None:
+        """A plugin answered, but part of the answer was unusable and was dropped."""
+        error = "invalid answer, dropped: " + "; ".join(problems)
+        log.warning("plugin answer partly dropped", extra={"plugin": plugin, "hook": hook})
+        self._record_warnings([PluginFailure(plugin, hook, error, "")], subject=subject)
+
+    def _record_warnings(self, failures: list[PluginFailure], *, subject: str) -> None:
         now = self.engine.clock.now()
         for f in failures:
-            log.warning(
-                "plugin failed; the next plugin answered",
-                extra={"plugin": f.plugin, "hook": f.hook, "error": f.error},
-            )
             self.store.warn(
                 plugin=f.plugin, hook=f.hook, subject=subject, error=f.error, tb=f.traceback, at=now
             )
+
+
+def _classification(
+    answer: object, ci_exists: Callable[[str], bool] | None
+) -> tuple[dict[str, str], list[str]]:
+    """The usable part of a classifier's answer, and what was wrong with the rest."""
+    if not isinstance(answer, Mapping):
+        return {}, [f"expected a mapping, got {type(answer).__name__}"]
+    kept: dict[str, str] = {}
+    problems: list[str] = []
+    for key, value in answer.items():
+        if key not in CLASSIFY_KEYS:
+            problems.append(f"unknown key {key!r} (allowed: {', '.join(CLASSIFY_KEYS)})")
+        elif value is None:
+            continue
+        elif not isinstance(value, str):
+            problems.append(f"{key}: {type(value).__name__} is not text")
+        else:
+            try:
+                kept[key] = _cleaned(key, value, ci_exists)
+            except InputError as e:
+                problems.append(str(e))
+    return kept, problems
+
+
+def _cleaned(key: str, value: str, ci_exists: Callable[[str], bool] | None) -> str:
+    """One classified value, normalised as the inbound path would; InputError if invalid."""
+    if key == "impact":
+        return parse_impact(value).value
+    if key == "urgency":
+        return parse_urgency(value).value
+    if key == "kind" and value not in INBOUND_KINDS:
+        raise InputError(key, f"{value!r} is not one of {', '.join(INBOUND_KINDS)}")
+    value = value.strip()
+    if key == "ci" and value and ci_exists is not None and not ci_exists(value):
+        raise InputError(key, f"{value!r} is not a registered configuration item")
+    return value
 
 
 def _recorded(recording: Recording[UUID]) -> RecordedEvent:

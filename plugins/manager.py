@@ -10,6 +10,7 @@ from typing import Any
 
 import pluggy
 from opsledger.plugins import builtin, hookspecs
+from opsledger.plugins.adapters import adapter_list
 
 log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = hookspecs.PROJECT
@@ -41,6 +42,8 @@ class LoadedPlugin:
     distribution: str | None
     version: str | None
     hooks: tuple[str, ...]
+    #: Names of the adapters its ``opsledger_adapters`` contributes (constructing them is cheap).
+    adapters: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,12 +52,18 @@ class LoadedPlugin:
             "distribution": self.distribution,
             "version": self.version,
             "hooks": list(self.hooks),
+            "adapters": list(self.adapters),
         }
 
 
 def describe(pm: pluggy.PluginManager) -> list[LoadedPlugin]:
     """What is loaded and from where: name, module, distribution (``None``: registered in code)."""
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    contributed, _ = collect(pm, "opsledger_adapters")
+    adapters: dict[str, list[str]] = {}
+    for plugin_name, answer in contributed:
+        found, _ = adapter_list(answer)  # a bad answer is warned about when adapters start
+        adapters.setdefault(plugin_name, []).extend(a.name for a in found)
     rows = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:  # blocked
@@ -69,6 +78,7 @@ def describe(pm: pluggy.PluginManager) -> list[LoadedPlugin]:
                 distribution=dist.project_name if dist is not None else None,
                 version=dist.version if dist is not None else None,
                 hooks=hooks,
+                adapters=tuple(adapters.get(name, ())),
             )
         )
     return sorted(rows, key=lambda p: p.name)
@@ -104,6 +114,14 @@ def first_result(
     pluggy's own call stops at the first exception; opsledger wants the next plugin (finally
     the built-in default) to answer instead, and to know which plugin failed.
     """
+    result, _, failures = first_answer(pm, hook, **kwargs)
+    return result, failures
+
+
+def first_answer(
+    pm: pluggy.PluginManager, hook: str, **kwargs: Any
+) -> tuple[Any, str | None, list[PluginFailure]]:
+    """:func:`first_result`, also naming the plugin that answered (to blame a bad answer)."""
     failures: list[PluginFailure] = []
     for impl in _implementations(pm, hook):
         try:
@@ -112,8 +130,34 @@ def first_result(
             failures.append(_failure(impl, hook, exc))
             continue
         if result is not None:
-            return result, failures
-    return None, failures
+            return result, impl.plugin_name, failures
+    return None, None, failures
+
+
+def collect(
+    pm: pluggy.PluginManager,
+    hook: str,
+    *,
+    only: str | None = None,
+    **kwargs: Any,
+) -> tuple[list[tuple[str, Any]], list[PluginFailure]]:
+    """A collect-all hook call in which one plugin's exception does not stop the others.
+
+    Returns each answering plugin's ``(name, result)``, in hook order, and the failures.
+    ``only`` restricts the call to one plugin by name (a dead-letter retry).
+    """
+    results: list[tuple[str, Any]] = []
+    failures: list[PluginFailure] = []
+    for impl in _implementations(pm, hook):
+        if only is not None and impl.plugin_name != only:
+            continue
+        try:
+            result = impl.function(*(kwargs[a] for a in impl.argnames))
+        except Exception as exc:
+            failures.append(_failure(impl, hook, exc))
+            continue
+        results.append((impl.plugin_name, result))
+    return results, failures
 
 
 def each(
@@ -123,16 +167,5 @@ def each(
     only: str | None = None,
     **kwargs: Any,
 ) -> list[PluginFailure]:
-    """A collect-all hook call in which one plugin's exception does not stop the others.
-
-    ``only`` restricts the call to one plugin by name (a dead-letter retry).
-    """
-    failures: list[PluginFailure] = []
-    for impl in _implementations(pm, hook):
-        if only is not None and impl.plugin_name != only:
-            continue
-        try:
-            impl.function(*(kwargs[a] for a in impl.argnames))
-        except Exception as exc:
-            failures.append(_failure(impl, hook, exc))
-    return failures
+    """:func:`collect` for hooks whose results do not matter: only the failures."""
+    return collect(pm, hook, only=only, **kwargs)[1]

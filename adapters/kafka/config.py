@@ -138,6 +138,12 @@ class KafkaConfig:
         # Read-only, so a config handed to several clients cannot be changed under them.
         object.__setattr__(self, "security", MappingProxyType(security))
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Picklable (the read-only mapping is not), for worker processes started by spawn."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["security"] = dict(self.security)
+        return _rebuild, (values,)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> KafkaConfig:
         """Defaults, then ``OPSLEDGER_KAFKA_*`` variables, then keyword overrides that are not None.
@@ -196,6 +202,9 @@ class KafkaConfig:
             "heartbeat_interval_ms": self.heartbeat_interval_ms,
             "max_poll_interval_ms": self.max_poll_interval_ms,
             "max_poll_records": self.batch_size,
+            # An idle partition answers a fetch only after this wait on brokers that do not
+            # wake fetches on new data; 500 ms (the default) shows as end-to-end latency.
+            "fetch_max_wait_ms": 50,
         }
 
     def producer_kwargs(self) -> dict[str, Any]:
@@ -306,3 +315,7 @@ def ensure_topics(
                 )
     finally:
         admin.close()
+
+
+def _rebuild(values: dict[str, Any]) -> KafkaConfig:
+    return KafkaConfig(**values)

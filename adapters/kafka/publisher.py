@@ -1,5 +1,8 @@
 """The event publisher: the notification log onto the events topic, in order, with no gap.
 
+By default the domain's events (tickets, configuration items, SLA policies); with
+``everything`` also the engine's bookkeeping records.
+
 It reads the log after its tracked position (upstream ``"publisher:<events topic>"``),
 sends each event keyed by its aggregate, waits until Kafka has acknowledged every one, and
 only then records the new position. A crash in between publishes those events again when it
@@ -29,6 +32,17 @@ log = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
 #: Topics of the events that belong to numbered records (tickets and configuration items).
 RECORD_TOPICS = "opsledger.core.domain."
+#: What is published by default: the tickets', CIs' and SLA policies' events. The engine's
+#: bookkeeping (number counters, idempotency records, inbound correlations) stays in the
+#: store, where the audit tools read it; ``everything=True`` publishes it too.
+PUBLISHED_TOPICS = (
+    "opsledger.core.domain.ticket:",
+    "opsledger.core.domain.tickets:",
+    "opsledger.core.domain.clocks:",
+    "opsledger.core.domain.ci:",
+    "opsledger.core.domain.records:",
+    "opsledger.core.policies:",
+)
 
 
 def event_id(originator_id: UUID, version: int) -> str:
@@ -46,10 +60,12 @@ class Publisher:
         *,
         page: int = 1000,
         producer: KafkaProducer | None = None,
+        everything: bool = False,
     ) -> None:
         self.engine = engine
         self.config = config
         self.page = page
+        self.everything = everything
         self.upstream = f"publisher:{config.events_topic}"
         self.producer = producer or KafkaProducer(**config.producer_kwargs())
         self.published = 0
@@ -76,6 +92,7 @@ class Publisher:
                 value=encode(self.envelope(n, now)),
             )
             for n in page
+            if self.everything or n.topic.startswith(PUBLISHED_TOPICS)
         ]
         self.producer.flush(timeout=ACK_TIMEOUT_S)
         for future in futures:
@@ -84,7 +101,7 @@ class Publisher:
         self.published += len(page)
         return len(page)
 
-    def run(self, stop: threading.Event | None = None, *, idle_s: float = 0.2) -> int:
+    def run(self, stop: threading.Event | None = None, *, idle_s: float = 0.05) -> int:
         """Publish until ``stop`` is set, waiting ``idle_s`` whenever the log is drained."""
         stop = stop or threading.Event()
         try:

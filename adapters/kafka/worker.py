@@ -10,7 +10,8 @@ tracked offset, and a batch whose offset another worker recorded first is droppe
 Anything that cannot be recorded (bytes that are not an envelope, an unknown command, an
 invalid field, a command the domain refuses) goes to the dead-letter topic as its original
 bytes with the reason in headers, acknowledged by the broker before the batch commits, while
-the partition keeps flowing. The worker that holds partition 0 also drives the SLA scheduler.
+the partition keeps flowing. The worker that holds partition 0 also drives the SLA scheduler
+and retries plugin reactions that failed (dead letters).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class WorkerStats:
     dead_letters: int = 0
     skipped: int = 0
     ticks: int = 0
+    reactions_retried: int = 0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -80,15 +82,19 @@ class Worker:
         config: KafkaConfig,
         *,
         tick_interval_s: float = 1.0,
+        retry_interval_s: float = 60.0,
         consumer: KafkaConsumer | None = None,
         producer: KafkaProducer | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.tick_interval_s = tick_interval_s
+        #: How often failed plugin reactions are retried (0: never; ``opsledger plugins retry``).
+        self.retry_interval_s = retry_interval_s
         self.positions: dict[TopicPartition, int] = {}
         self.stats = WorkerStats()
         self._last_tick = 0.0
+        self._last_retry = 0.0
         self.consumer = consumer or KafkaConsumer(**config.consumer_kwargs())
         self.producer = producer or KafkaProducer(**config.producer_kwargs())
         self.consumer.subscribe([config.commands_topic], listener=_Rebalance(self))
@@ -135,6 +141,7 @@ class Worker:
                 # Harmless: the store holds the positions; a new owner seeks from there.
                 log.info("offset commit skipped", extra={"error": str(e)})
         self._maybe_tick()
+        self._maybe_retry_reactions()
         return seen
 
     def _record(self, tp: TopicPartition, messages: Sequence[Any]) -> int | None:
@@ -232,6 +239,20 @@ class Worker:
                 self.stats.ticks += self.engine.tick()
             except OpsledgerError as e:  # the due tickets stay due: the next tick retries
                 log.warning("tick failed", extra={"error": str(e)})
+
+    def _maybe_retry_reactions(self) -> None:
+        """Dead letters of plugin reactions, retried by the partition-0 member (one retrier)."""
+        if self.retry_interval_s <= 0:
+            return
+        now = time.monotonic()
+        if now - self._last_retry < self.retry_interval_s:
+            return
+        self._last_retry = now
+        if TopicPartition(self.config.commands_topic, 0) in self.consumer.assignment():
+            try:
+                self.stats.reactions_retried += self.engine.retry_dead_letters().succeeded
+            except Exception:  # a broken store or plugin must not stop the worker
+                log.exception("retrying plugin reactions failed")
 
     def close(self) -> None:
         try:

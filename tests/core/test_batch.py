@@ -169,3 +169,17 @@ def test_bad_actor_is_rejected_naming_the_field(tmp_path: Path) -> None:
         )
         assert isinstance(result, Rejected)
         assert isinstance(result.error, InputError) and result.field == "actor"
+
+
+def test_existing_names_exactly_the_records_in_the_store(engine: Engine) -> None:
+    """The batch's one-query lookup must agree with loading each record (both stores)."""
+    from uuid import uuid4
+
+    from opsledger.core.domain.records import record_id
+    from opsledger.core.idempotency import command_record_id
+
+    engine.execute(_command("open", "", 0))
+    engine.execute(_command("keyed", "INC-000001", 1))
+    recorded = {record_id("INC-000001"), command_record_id("k-INC-000001")}
+    missing = {record_id("INC-000002"), command_record_id("k-INC-000002"), uuid4()}
+    assert engine.app.recorder.existing([*recorded, *missing]) == recorded  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from opsledger.adapters.kafka.envelope import (
     encode,
     read_dead_letter_headers,
 )
-from opsledger.adapters.kafka.publisher import Publisher
+from opsledger.adapters.kafka.publisher import PUBLISHED_TOPICS, Publisher
 from opsledger.adapters.kafka.worker import Worker
 from opsledger.core import commands as c
 from opsledger.core.commands import Command
@@ -129,7 +129,15 @@ def test_commands_through_kafka_record_what_direct_calls_record(
     while publisher.publish_once():
         pass
     publisher.close()
-    logged = bridged.app.recorder.select_notifications(start=0, limit=10_000)
+    logged = [
+        n
+        for n in bridged.app.recorder.select_notifications(start=0, limit=10_000)
+        if n.topic.startswith(PUBLISHED_TOPICS)  # not the engine's bookkeeping records
+    ]
+    assert {n.topic.split(":")[0] for n in logged} == {
+        "opsledger.core.domain.tickets",
+        "opsledger.core.domain.ticket",
+    }
     messages = read_topic(config, config.events_topic, len(logged))
     envelopes = [decode(m.value) for m in messages]
     assert sorted(e.payload["position"] for e in envelopes) == [n.id for n in logged]

@@ -26,14 +26,19 @@ from tests.conftest import T0
 N = 1500
 
 
-def _worker(db: Path, config: KafkaConfig, log: Path) -> subprocess.Popen[bytes]:
+def store_flags(settings: Settings) -> list[str]:
+    if settings.database_url:
+        return ["--database-url", settings.database_url]
+    return ["--db", settings.db_path]
+
+
+def _worker(store: Settings, config: KafkaConfig, log: Path) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable,
         "-m",
         "opsledger",
         "worker",
-        "--db",
-        str(db),
+        *store_flags(store),
         "--bootstrap",
         config.bootstrap_servers,
         "--commands-topic",
@@ -57,8 +62,8 @@ def _worker(db: Path, config: KafkaConfig, log: Path) -> subprocess.Popen[bytes]
     return subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
 
 
-def _recorded(db: Path) -> int:
-    with Engine(Settings(db_path=str(db))) as reader:
+def _recorded(store: Settings) -> int:
+    with Engine(store) as reader:
         return reader.last_number(RecordKind.INCIDENT)
 
 
@@ -70,11 +75,11 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def test_a_killed_worker_hands_over_its_partitions_with_nothing_lost_or_doubled(
-    kafka_config: Callable[..., KafkaConfig], tmp_path: Path
+    kafka_config: Callable[..., KafkaConfig], backend: Settings, tmp_path: Path
 ) -> None:
     config = kafka_config(partitions=4)
-    db = tmp_path / "shared.db"
-    Engine(Settings(db_path=str(db))).close()  # create the store before both workers race
+    db = backend  # a shared SQLite file, or a PostgreSQL schema
+    Engine(db).close()  # create the store before both workers race
     producer = KafkaProducer(**config.producer_kwargs())
     for i in range(N):
         command = c.OpenTicket(
@@ -107,7 +112,7 @@ def test_a_killed_worker_hands_over_its_partitions_with_nothing_lost_or_doubled(
     assert at_kill < N, "the victim was killed after everything was done: nothing was proven"
     assert survivor.returncode == 0, (tmp_path / "survivor.log").read_text()
 
-    with Engine(Settings(db_path=str(db))) as engine:
+    with Engine(db) as engine:
         assert engine.last_number(RecordKind.INCIDENT) == N
         summaries = [engine.get(n)["summary"] for n in engine.numbers(RecordKind.INCIDENT)]
         assert sorted(summaries) == sorted(f"alert {i}" for i in range(N))

@@ -182,7 +182,13 @@ def test_installed_plugin_is_found_through_its_entry_point_and_used(
         "opsledger_example",
         "opsledger-example",
     )
-    assert loaded["example"].hooks == ("opsledger_event_recorded", "opsledger_route")
+    assert loaded["example"].hooks == (
+        "opsledger_adapters",
+        "opsledger_classify",
+        "opsledger_event_recorded",
+        "opsledger_route",
+    )
+    assert loaded["example"].adapters == ("example-probe",)
     with Engine(Settings(db_path=str(tmp_path / "x.db")), clock=clock) as engine:
         number = engine.open_incident("card payments fail", service="payments", actor="ana").number
         assert engine.get(number)["group"] == "payments-oncall"
