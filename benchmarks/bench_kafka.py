@@ -199,15 +199,26 @@ def fresh_config(bootstrap: str, batch: int) -> KafkaConfig:
     return config
 
 
-def _tracked(store: Settings, config: KafkaConfig) -> tuple[int, int, int]:
-    """(commands recorded by the workers, events published, events in the log)."""
-    with Engine(store) as reader:
-        done = sum(
-            reader.tracked_position(f"{config.commands_topic}:{p}") or 0 for p in range(PARTITIONS)
-        )
-        published = reader.tracked_position(f"publisher:{config.events_topic}") or 0
-        logged = reader.app.recorder.max_notification_id() or 0
-    return done, published, logged
+class Progress:
+    """Reads the workers' and the publisher's tracked positions through one open engine
+    (opening an engine per look would cost the pipeline a core)."""
+
+    def __init__(self, store: Settings, config: KafkaConfig) -> None:
+        self.engine = Engine(store)
+        self.config = config
+
+    def recorded(self) -> int:
+        """Commands the workers have recorded (the sum of their partitions' positions)."""
+        topic = self.config.commands_topic
+        return sum(self.engine.tracked_position(f"{topic}:{p}") or 0 for p in range(PARTITIONS))
+
+    def settled(self) -> bool:
+        """Whether everything in the log has been examined by the publisher."""
+        published = self.engine.tracked_position(f"publisher:{self.config.events_topic}") or 0
+        return published == (self.engine.app.recorder.max_notification_id() or 0)
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -232,24 +243,21 @@ def run_engine(
         for i in range(workers)
     ]  # fmt: skip
     procs.append(_cli(store, config, "publish", logdir / "publisher.log"))
+    progress = Progress(store, config)
     try:
         # Warm up: every member has joined and recorded something, the publisher caught up.
         _produce(config, warm)
-        _wait(lambda: _tracked(store, config)[0] >= len(warm), 120, "warm-up recorded")
-        _wait(lambda: _settled(store, config), 60, "warm-up published")
+        _wait(lambda: progress.recorded() >= len(warm), 120, "warm-up recorded")
+        _wait(progress.settled, 60, "warm-up published")
         total = len(warm) + len(load)
         with producing(config, load) as start:
-            _wait(lambda: _tracked(store, config)[0] >= total, 600, "load recorded")
-            _wait(lambda: _settled(store, config), 600, "load published")
+            _wait(lambda: progress.recorded() >= total, 600, "load recorded")
+            _wait(progress.settled, 600, "load published")
             elapsed = time.monotonic() - start
     finally:
+        progress.close()
         _stop(*procs)
     return len(load) / elapsed
-
-
-def _settled(store: Settings, config: KafkaConfig) -> bool:
-    _, published, logged = _tracked(store, config)
-    return published == logged
 
 
 def run_baseline(bootstrap: str, alerts: int, batch: int) -> float:
@@ -286,6 +294,7 @@ def run_latency(
         # idempotency records mark each command's commit: publish them for this run
         _cli(store, config, "publish", logdir / "lp.log", "--all-events"),
     ]
+    progress = Progress(store, config)
     reader = KafkaConsumer(
         config.events_topic,
         **config.client_kwargs(),
@@ -296,8 +305,8 @@ def run_latency(
     try:
         warm = encoded(alert_commands(0, 10, "lwarm"))
         _produce(config, warm)
-        _wait(lambda: _tracked(store, config)[0] >= len(warm), 120, "latency warm-up")
-        _wait(lambda: _settled(store, config), 60, "latency warm-up published")
+        _wait(lambda: progress.recorded() >= len(warm), 120, "latency warm-up")
+        _wait(progress.settled, 60, "latency warm-up published")
         while reader.poll(timeout_ms=200):
             pass  # assigned, and past the warm-up
         producer = mp.get_context("spawn").Process(
@@ -316,6 +325,7 @@ def run_latency(
         producer.join()
     finally:
         reader.close()
+        progress.close()
         _stop(*procs)
     sent = json.loads((logdir / "sent.json").read_text())
     return [(arrived[k] - sent[k]) * 1000 for k in sent_keys if k in arrived]

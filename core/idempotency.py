@@ -7,6 +7,7 @@ version 1 even from another process, and the first result can be read back after
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -14,6 +15,7 @@ from eventsourcing.domain import Aggregate, event
 from opsledger.core.domain.records import NUMBER_NAMESPACE
 
 
+@lru_cache(maxsize=65_536)  # pure; asked for by the batch's lookup, the check and the record
 def command_record_id(key: str) -> UUID:
     return uuid5(NUMBER_NAMESPACE, f"command:{key}")
 

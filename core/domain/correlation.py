@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -31,6 +32,7 @@ def correlation_key(source: str, external_id: str) -> str:
     return json.dumps([source, external_id], ensure_ascii=False)
 
 
+@lru_cache(maxsize=65_536)  # pure; asked for by the batch's lookup and by the handler
 def correlation_id(source: str, external_id: str) -> UUID:
     return uuid5(NUMBER_NAMESPACE, f"correlation:{correlation_key(source, external_id)}")
 

@@ -262,3 +262,22 @@ def test_local_bus_records_at_once_and_keeps_what_it_refused(
     bus.set_aside(source="webhook", body=b"\xff garbage", reason="not JSON", field="body")
     bus.set_aside(source="webhook", body=b"\xff garbage", reason="not JSON", field="body")
     assert [m.body for m in engine.rejected_messages("webhook")] == [b"\xff garbage"]
+
+
+def test_the_member_holding_partition_zero_fires_due_sla_clocks(
+    kafka_config: MakeConfig, engines: Callable[[str], Engine]
+) -> None:
+    from tests.core.test_batch import POLICY
+
+    config = kafka_config(partitions=1)
+    engine = engines("e")
+    engine.define_policy(POLICY, actor="admin", at=T0 - M)
+    # P1 round the clock: respond within 15 minutes, so 50 % is reached at T0 + 7.5 minutes
+    number = engine.open_incident("db down", actor="mon", impact="high", urgency="high").number
+    engine.clock.set(T0 + 8 * M)  # type: ignore[attr-defined]
+    worker = Worker(engine, config, tick_interval_s=0.01, retry_interval_s=0)
+    try:
+        drain(worker, lambda: worker.stats.ticks >= 1, timeout_s=15)
+    finally:
+        worker.close()
+    assert [h.event for h in engine.history(number)][-1] == "WarningReached"
