@@ -16,7 +16,7 @@ from opsledger.core import commands as c
 
 from opsledger import Engine, FixedClock, Settings
 from tests.conftest import T0
-from tests.kafka.test_worker import read_topic
+from tests.kafka.test_worker import read_all
 from tests.kafka.test_worker_failover import store_flags
 
 
@@ -37,9 +37,8 @@ def _publisher(store: Settings, config: KafkaConfig, log: Path) -> subprocess.Po
     return subprocess.Popen(argv, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
 
 
-def _position(store: Settings, config: KafkaConfig) -> int:
-    with Engine(store) as reader:
-        return reader.tracked_position(f"publisher:{config.events_topic}") or 0
+def _position(reader: Engine, config: KafkaConfig) -> int:
+    return reader.tracked_position(f"publisher:{config.events_topic}") or 0
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -63,26 +62,28 @@ def test_a_publisher_killed_mid_log_resumes_without_a_gap(
                 ]
             )
         last = engine.app.recorder.max_notification_id() or 0
+    reader = Engine(store)  # one open engine: looking must be quicker than publishing
     first = _publisher(store, config, tmp_path / "first.log")
     try:
-        _wait(lambda: _position(store, config) > 0, 60, "the first page to be published")
+        _wait(lambda: _position(reader, config) > 0, 60, "the first page to be published")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
         if first.poll() is None:
             first.kill()
-    at_kill = _position(store, config)
+    at_kill = _position(reader, config)
     assert 0 < at_kill < last, "killed before or after the log: nothing was proven"
 
     second = _publisher(store, config, tmp_path / "second.log")
     try:
-        _wait(lambda: _position(store, config) == last, 120, "the restart to catch up")
+        _wait(lambda: _position(reader, config) == last, 120, "the restart to catch up")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
+        reader.close()
     assert second.returncode == 0, (tmp_path / "second.log").read_text()
 
-    messages = read_topic(config, config.events_topic, last, timeout_s=60)
+    messages = read_all(config, config.events_topic)
     positions = [decode(m.value).payload["position"] for m in messages]
     # every position is there (duplicates of the page in flight at the kill are allowed)
     assert set(positions) == set(range(1, last + 1))

@@ -84,6 +84,29 @@ def read_topic(config: KafkaConfig, topic: str, count: int, timeout_s: float = 3
     return got
 
 
+def read_all(config: KafkaConfig, topic: str, timeout_s: float = 60) -> list[Any]:
+    """Every message on a topic, up to its end offsets as they are now."""
+    from kafka import TopicPartition
+
+    consumer = KafkaConsumer(
+        **{**config.client_kwargs(), "auto_offset_reset": "earliest", "enable_auto_commit": False},
+    )
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        got: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            assert time.monotonic() < deadline, f"{topic}: read {len(got)} messages only"
+            for messages in consumer.poll(timeout_ms=500).values():
+                got.extend(messages)
+        return got
+    finally:
+        consumer.close()
+
+
 @pytest.fixture
 def engines(tmp_path: Path) -> Iterator[Callable[[str], Engine]]:
     made: list[Engine] = []
