@@ -93,8 +93,7 @@ class Worker:
         self.retry_interval_s = retry_interval_s
         self.positions: dict[TopicPartition, int] = {}
         self.stats = WorkerStats()
-        self._last_tick = 0.0
-        self._last_retry = 0.0
+        self._last_run: dict[str, float] = {}  # periodic chores: when each last ran
         self.consumer = consumer or KafkaConsumer(**config.consumer_kwargs())
         self.producer = producer or KafkaProducer(**config.producer_kwargs())
         self.consumer.subscribe([config.commands_topic], listener=_Rebalance(self))
@@ -226,29 +225,27 @@ class Worker:
         for future in futures:
             future.get(timeout=ACK_TIMEOUT_S)  # a failure here aborts the batch: redelivered
 
-    def _maybe_tick(self) -> None:
-        """The SLA scheduler, run by whichever member holds partition 0 (one ticker)."""
-        if self.tick_interval_s <= 0:
-            return
+    def _due(self, chore: str, interval_s: float) -> bool:
+        """Whether a periodic chore is due now, for the one member that holds partition 0."""
+        if interval_s <= 0:
+            return False
         now = time.monotonic()
-        if now - self._last_tick < self.tick_interval_s:
-            return
-        self._last_tick = now
-        if TopicPartition(self.config.commands_topic, 0) in self.consumer.assignment():
+        if now - self._last_run.get(chore, 0.0) < interval_s:
+            return False
+        self._last_run[chore] = now
+        return TopicPartition(self.config.commands_topic, 0) in self.consumer.assignment()
+
+    def _maybe_tick(self) -> None:
+        """The SLA scheduler (one ticker per group)."""
+        if self._due("tick", self.tick_interval_s):
             try:
                 self.stats.ticks += self.engine.tick()
             except OpsledgerError as e:  # the due tickets stay due: the next tick retries
                 log.warning("tick failed", extra={"error": str(e)})
 
     def _maybe_retry_reactions(self) -> None:
-        """Dead letters of plugin reactions, retried by the partition-0 member (one retrier)."""
-        if self.retry_interval_s <= 0:
-            return
-        now = time.monotonic()
-        if now - self._last_retry < self.retry_interval_s:
-            return
-        self._last_retry = now
-        if TopicPartition(self.config.commands_topic, 0) in self.consumer.assignment():
+        """Dead letters of plugin reactions, retried (one retrier per group)."""
+        if self._due("retry", self.retry_interval_s):
             try:
                 self.stats.reactions_retried += self.engine.retry_dead_letters().succeeded
             except Exception:  # a broken store or plugin must not stop the worker

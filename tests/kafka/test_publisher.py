@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from opsledger.core import commands as c
 from opsledger import Engine, FixedClock, Settings
 from tests.conftest import T0
 from tests.kafka.test_worker import read_all
-from tests.kafka.test_worker_failover import store_flags
+from tests.kafka.test_worker_failover import store_flags, wait_until
 
 
 def _publisher(store: Settings, config: KafkaConfig, log: Path) -> subprocess.Popen[bytes]:
@@ -41,13 +40,6 @@ def _position(reader: Engine, config: KafkaConfig) -> int:
     return reader.tracked_position(f"publisher:{config.events_topic}") or 0
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_a_publisher_killed_mid_log_resumes_without_a_gap(
     kafka_config: Callable[..., KafkaConfig], tmp_path: Path
 ) -> None:
@@ -65,7 +57,7 @@ def test_a_publisher_killed_mid_log_resumes_without_a_gap(
     reader = Engine(store)  # one open engine: looking must be quicker than publishing
     first = _publisher(store, config, tmp_path / "first.log")
     try:
-        _wait(lambda: _position(reader, config) > 0, 60, "the first page to be published")
+        wait_until(lambda: _position(reader, config) > 0, 60, "the first page to be published")
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -76,7 +68,7 @@ def test_a_publisher_killed_mid_log_resumes_without_a_gap(
 
     second = _publisher(store, config, tmp_path / "second.log")
     try:
-        _wait(lambda: _position(reader, config) == last, 120, "the restart to catch up")
+        wait_until(lambda: _position(reader, config) == last, 120, "the restart to catch up")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
