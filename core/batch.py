@@ -22,9 +22,10 @@ from opsledger.core.domain.errors import ConflictError, InputError, OpsledgerErr
 from opsledger.core.handlers import HANDLERS
 from opsledger.core.idempotency import CommandRecord, command_record_id
 from opsledger.core.numbering import TicketCounter
+from opsledger.core.unit import CommandUnit
 
 if TYPE_CHECKING:
-    from opsledger.core.engine import Engine, Outcome, _Unit
+    from opsledger.core.engine import Engine, Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ class Batch:
 
     def run(self, command: Command) -> Outcome:
         """Apply one command to the working copies; on any error they are as before it."""
-        from opsledger.core.engine import Outcome, _Unit
+        from opsledger.core.engine import Outcome
 
         engine = self.engine
         handler = HANDLERS.get(type(command))
@@ -95,7 +96,7 @@ class Batch:
             prior = self._prior(key, name)
             if prior is not None:
                 return prior
-        unit = _Unit(engine, at, actor, self.workspace, fresh=self.fresh, absent=self.absent)
+        unit = CommandUnit(engine, at, actor, self.workspace, fresh=self.fresh, absent=self.absent)
         try:
             number = handler(command, unit)
             unit.react()
@@ -134,7 +135,7 @@ class Batch:
             )
         return Outcome.from_dict(seen[1].to_dict(), duplicate=True)
 
-    def _take_back(self, unit: _Unit) -> None:
+    def _take_back(self, unit: CommandUnit) -> None:
         """Rebuild each working copy the failed command changed, from the events it kept."""
         for rid in unit.touched:
             kept = self.workspace.get(rid)

@@ -50,7 +50,13 @@ class Command:
         # A lone surrogate (a JSON "\ud800" escape, undecodable argv bytes) cannot be stored
         # as UTF-8: refuse it here, naming the field, rather than fail deep inside the save.
         for name in _field_names(type(self)):
-            _check_text(name, getattr(self, name))
+            value = getattr(self, name)
+            # inline fast path: most values are ASCII text, numbers, instants or None
+            if isinstance(value, str):
+                if not value.isascii():
+                    _check_text(name, value)
+            elif isinstance(value, dict | list | tuple):
+                _check_text(name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-native form (datetimes as ISO text), for idempotency records and the bus."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Self, TypeVar, cast
 from uuid import UUID
 
@@ -33,18 +33,13 @@ from opsledger.core.chain import ChainReport
 from opsledger.core.clock import Clock, SystemClock, ensure_utc
 from opsledger.core.codec import OrjsonTranscoder, TypedMapper
 from opsledger.core.commands import Command
-from opsledger.core.domain.ci import ConfigurationItem
 from opsledger.core.domain.errors import ConflictError, InputError, NotFoundError
 from opsledger.core.domain.priority import PriorityMatrix
 from opsledger.core.domain.records import LedgerRecord, RecordKind, format_number, record_id
 from opsledger.core.domain.records import normalise_number as _normalise
-from opsledger.core.domain.sla_rules import react
-from opsledger.core.domain.ticket import Ticket
-from opsledger.core.handlers import POLICY_BOOK
 from opsledger.core.idempotency import CommandRecord, command_record_id
 from opsledger.core.numbering import TicketCounter, counter_id
 from opsledger.core.persistence import LedgerRepository, verify_recorder
-from opsledger.core.policies import POLICY_BOOK_ID, PolicyBook, PolicyView
 from opsledger.core.settings import Settings, postgres_env
 from opsledger.core.sla_service import SlaService
 from opsledger.plugins.deadletters import DeadLetter, PluginWarning, RejectedMessage
@@ -165,158 +160,6 @@ class HistoryEntry:
             "actor": self.actor,
             "details": self.details,
         }
-
-
-class _Unit:
-    """One attempt at one command: the records it loaded or created, numbered on demand."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        at: datetime,
-        actor: str,
-        workspace: dict[UUID, Aggregate] | None = None,
-        *,
-        fresh: bool = True,
-        absent: set[UUID] | None = None,
-    ) -> None:
-        self.engine = engine
-        #: Records the batch looked up in one query and found missing: no store round trip.
-        self.absent = absent if absent is not None else set()
-        #: Ask the store for newer events of cached records (else trust the cache: a stale
-        #: copy fails its save on the version conflict, and the retry reads fresh).
-        self.fresh = fresh
-        self.at = at
-        self.actor = actor
-        self.matrix: PriorityMatrix = engine.matrix
-        self.reopen_window: timedelta = engine.settings.reopen_window
-        #: Working copies left by the earlier commands of a batch (see core/batch.py).
-        self.workspace: dict[UUID, Aggregate] = workspace if workspace is not None else {}
-        self.touched: dict[UUID, Aggregate] = {}
-        self.by_number: dict[str, Aggregate] = {}
-        #: Per record: pending events before this command (what it recorded starts there)...
-        self.starts: dict[UUID, int] = {}
-        #: ...and after catching its clocks up (what the SLA rules react to starts there).
-        self.marks: dict[UUID, int] = {}
-
-    def _take(self, aggregate: Aggregate) -> Aggregate:
-        self.touched[aggregate.id] = aggregate
-        self.starts.setdefault(aggregate.id, len(aggregate.pending_events))
-        return aggregate
-
-    def _fetch(self, aggregate_id: UUID) -> Aggregate | None:
-        """A record this command may change: its working copy, or a fresh copy from the store."""
-        record = self.touched.get(aggregate_id)
-        if record is not None:
-            return record
-        record = self.workspace.get(aggregate_id)
-        if record is None and aggregate_id in self.absent:
-            return None
-        if record is None and not self.fresh:
-            record = self.engine.app.repository.cached(aggregate_id)
-        if record is None:
-            try:
-                record = self.engine.app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
-        return self._take(record)
-
-    def load(self, number: str, kind: type[R]) -> R:
-        rid = record_id(number)
-        record = self.touched.get(rid)
-        if record is None:
-            record = self._fetch(rid)
-            if record is None:
-                raise NotFoundError("ticket", _normalise(number))
-            if isinstance(record, Ticket):
-                # Clock events due before this command are recorded first, at their own
-                # instants, so the ticket's history stays in time order.
-                record.catch_up(self.at)
-                self.marks[rid] = len(record.pending_events)
-        if not isinstance(record, kind):
-            expected = getattr(kind, "kind", None)
-            what = expected.value.replace("_", " ") if expected else "record"
-            raise InputError("ticket", f"{record.number} is not a {what}")  # type: ignore[attr-defined]
-        self.touched[rid] = record
-        self.by_number[record.number] = record
-        return record
-
-    def policy_book(self) -> PolicyBook:
-        book = self._fetch(POLICY_BOOK_ID)
-        if book is None:
-            book = self._take(PolicyBook(timestamp=self.at))
-            self.starts[POLICY_BOOK_ID] = 0
-        self.by_number[POLICY_BOOK] = book
-        return cast(PolicyBook, book)
-
-    def policies(self) -> PolicyView:
-        """The policies in force, counting a book changed earlier in this batch."""
-        book = self.touched.get(POLICY_BOOK_ID) or self.workspace.get(POLICY_BOOK_ID)
-        if book is not None and book.pending_events:
-            return PolicyView(cast(PolicyBook, book))
-        return self.engine.policies()
-
-    def react(self) -> None:
-        """Let the SLA rules answer what the handler just recorded on each ticket."""
-        policies = self.policies()
-        for rid, record in self.touched.items():
-            if isinstance(record, Ticket):
-                new = record.pending_events[self.marks.get(rid, 0) :]
-                if new:
-                    react(record, list(new), policies, self.at)
-
-    def route(self, ticket: Ticket) -> tuple[str, str | None] | None:
-        """Ask the routing plugins (a failing one is skipped with a warning)."""
-        return self.engine.plugins.route(ticket.as_dict())
-
-    def classify(self, item: Mapping[str, Any]) -> dict[str, str] | None:
-        """Ask the classifiers; a ``ci`` must name a configuration item this command can see."""
-        return self.engine.plugins.classify(item, ci_exists=self._is_ci)
-
-    def _is_ci(self, number: str) -> bool:
-        """Without touching it: a record loaded here would be saved with the command."""
-        try:
-            rid = record_id(number)
-        except InputError:
-            return False
-        record = self.touched.get(rid) or self.workspace.get(rid)
-        if record is None:
-            try:
-                record = self.engine.app.repository.get(rid)
-            except AggregateNotFoundError:
-                return False
-        return isinstance(record, ConfigurationItem)
-
-    def allocate(self, kind: RecordKind) -> str:
-        cid = counter_id(kind)
-        counter = self._fetch(cid)
-        if counter is None:
-            counter = self._take(TicketCounter(kind=kind.value, timestamp=self.at))
-            self.starts[cid] = 0
-        return cast(TicketCounter, counter).allocate(self.at)
-
-    def add(self, record: LedgerRecord) -> None:
-        self.touched[record.id] = record
-        self.starts[record.id] = self.marks[record.id] = 0
-        self.by_number[record.number] = record
-
-    def primary(self, number: str) -> Aggregate:
-        """The record a handler answered with (its number is canonical: no id to derive)."""
-        record = self.by_number.get(number)
-        return record if record is not None else self.touched[record_id(number)]
-
-    def find(
-        self, aggregate_id: UUID, new: Callable[[], Aggregate] | None = None
-    ) -> Aggregate | None:
-        """An aggregate without a number (a correlation), or ``new()`` when there is none yet.
-
-        Whatever it answers is saved with the command's other records.
-        """
-        found = self._fetch(aggregate_id)
-        if found is None and new is not None:
-            found = self._take(new())
-            self.starts[found.id] = 0  # its creation is this command's doing
-        return found
 
 
 class Engine(SlaService):
