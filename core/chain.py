@@ -72,14 +72,17 @@ class ChainReport:
 
 def verify_chain(
     rows: Iterable[tuple[int, ChainedEvent | None, bytes | None]],
+    *,
+    anchor: bytes = GENESIS,
 ) -> ChainReport:
     """Check ``(position, event, stored link)`` rows in log order (either side may be missing).
 
-    After a fault the walk re-anchors on the stored link, so one edit is reported once
-    rather than poisoning every later event.
+    ``anchor`` is the link before the first row: GENESIS for a whole log, the link just
+    before a slice of it (an export) otherwise. After a fault the walk re-anchors on the
+    stored link, so one edit is reported once rather than poisoning every later event.
     """
     report = ChainReport()
-    previous = GENESIS
+    previous = anchor
     for position, event, stored in rows:
         if event is None:
             report.faults.append(ChainFault(position, "", "chain link without an event (deleted)"))

@@ -3,7 +3,7 @@
 Settings are built once here from flags and ``OPSLEDGER_*`` variables and passed down. Every
 OpsledgerError becomes one ``opsledger: error: ...`` line on stderr and an exit status
 (2 bad input, 3 not found, 4 not allowed in this state, 5 conflict); nothing else prints a
-traceback unless ``--debug`` asks for it.
+traceback unless ``--debug`` asks for it. ``audit verify`` exits 6 when verification fails.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from opsledger import (
     OpsledgerError,
     Outcome,
     Settings,
+    cli_audit,
     cli_kafka,
     cli_plugins,
     cli_report,
@@ -243,6 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
     cli_report.add_parsers(nouns, common, _engine)
     cli_plugins.add_parsers(nouns, common, _engine)
     cli_kafka.add_parsers(nouns, common, _engine)
+    from opsledger import cli_serve  # it imports this module's helpers
+
+    cli_serve.add_parsers(nouns, common, _engine)
+    cli_audit.add_parsers(nouns, common, _engine)
     return parser
 
 
@@ -258,6 +263,13 @@ def _ticket_parsers(ticket: argparse.ArgumentParser, common: list[argparse.Argum
     history = verbs.add_parser("history", parents=reads, help="every recorded event")
     history.add_argument("number")
     history.set_defaults(run=_history)
+    timeline = verbs.add_parser(
+        "timeline", parents=reads, help="every event in words: who, when, why"
+    )
+    timeline.add_argument("number")
+    timeline.set_defaults(
+        run=lambda args, settings: cli_audit.run_timeline(args, settings, _engine)
+    )
     listing = verbs.add_parser("list", parents=reads, help="tickets, newest first")
     listing.add_argument("--kind", metavar="incident|request|problem|change")
     listing.add_argument("--state", metavar="STATE[,STATE]", help="e.g. open, on_hold, resolved")

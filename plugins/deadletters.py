@@ -2,6 +2,8 @@
 
 Tables beside the events: in the engine's SQLite file, or in the configured PostgreSQL schema.
 The store has its own connection, so a failing plugin never touches the event transactions.
+:class:`SideTables` is that connection, shared with other tables beside the events (the HTTP
+API's tokens).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from opsledger.core.settings import Settings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS opsledger_dead_letters (
@@ -101,25 +106,32 @@ class PluginWarning:
     at: datetime
 
 
-class DeadLetterStore:
-    """The dead-letter and warning tables: :meth:`sqlite` or :meth:`postgres`."""
+class SideTables:
+    """Tables beside the events, on a connection of their own: :meth:`sqlite` or :meth:`postgres`.
+
+    A subclass names its tables in ``SCHEMA``: statements separated by ``;``, with ``{id}``
+    (an identity primary key) and ``{blob}`` (a bytes type) filled in per database. Statements
+    are written with ``?`` placeholders and each one commits on its own.
+    """
+
+    SCHEMA: ClassVar[str] = ""
 
     def __init__(self, db: Any, *, placeholder: str, identity: str, blob: str) -> None:
         self._db = db
         self._placeholder = placeholder
         self._lock = threading.Lock()
-        for statement in _SCHEMA.format(id=identity, blob=blob).split(";"):
+        for statement in self.SCHEMA.format(id=identity, blob=blob).split(";"):
             if statement.strip():
                 self._run(statement)
 
     @classmethod
-    def sqlite(cls, path: str) -> DeadLetterStore:
+    def sqlite(cls, path: str) -> Self:
         """In the engine's SQLite file (``":memory:"`` keeps them for one process)."""
         db = sqlite3.connect(path, check_same_thread=False, timeout=30)
         return cls(db, placeholder="?", identity="INTEGER PRIMARY KEY AUTOINCREMENT", blob="BLOB")
 
     @classmethod
-    def postgres(cls, env: Mapping[str, str]) -> DeadLetterStore:
+    def postgres(cls, env: Mapping[str, str]) -> Self:
         """In the schema of eventsourcing's ``POSTGRES_*`` settings (which created it)."""
         import psycopg
 
@@ -140,6 +152,20 @@ class DeadLetterStore:
             blob="BYTEA",
         )
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Self:
+        """Beside the events ``settings`` name; on PostgreSQL, created under the schema lock
+        (processes starting together must not race on ``CREATE TABLE``)."""
+        from opsledger.core.settings import postgres_env
+
+        if not settings.database_url:
+            return cls.sqlite(settings.db_path)
+        from opsledger.core.persistence_pg import schema_lock
+
+        env = postgres_env(settings.database_url)
+        with schema_lock(env):
+            return cls.postgres(env)
+
     def close(self) -> None:
         self._db.close()
 
@@ -156,6 +182,12 @@ class DeadLetterStore:
             finally:
                 cursor.close()
         return [tuple(r) for r in rows]
+
+
+class DeadLetterStore(SideTables):
+    """The dead-letter, warning and rejected-message tables."""
+
+    SCHEMA = _SCHEMA
 
     def add(
         self,

@@ -17,7 +17,6 @@ from eventsourcing.persistence import Recording
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import PriorityMatrix, parse_impact, parse_urgency
 from opsledger.core.inbound import INBOUND_KINDS
-from opsledger.core.settings import postgres_env
 from opsledger.plugins.adapters import Adapter, adapter_list
 from opsledger.plugins.deadletters import DeadLetter, DeadLetterStore, PluginWarning
 from opsledger.plugins.manager import (
@@ -67,15 +66,7 @@ class PluginHost:
         self.pm = pm if pm is not None else build_manager()
         #: Which plugin contributed each adapter (by object id), to blame a failing start.
         self._owners: dict[int, str] = {}
-        settings = engine.settings
-        if settings.database_url:
-            from opsledger.core.persistence_pg import schema_lock
-
-            env = postgres_env(settings.database_url)
-            with schema_lock(env):  # engines starting together must not race on CREATE TABLE
-                self.store = DeadLetterStore.postgres(env)
-        else:
-            self.store = DeadLetterStore.sqlite(settings.db_path)
+        self.store = DeadLetterStore.for_settings(engine.settings)
 
     def close(self) -> None:
         self.store.close()

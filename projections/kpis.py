@@ -352,6 +352,8 @@ def month(label: str, tz: str = "UTC") -> Window:
         first = date(year, number, 1)
     except ValueError:
         raise InputError("month", f"{label!r} is not a month like 2026-11") from None
+    if not 1 <= year <= 9998:  # the window ends a month later, within datetime's range
+        raise InputError("month", f"{label!r} is outside the years 0001 to 9998")
     return _window(first, "month", _zone(tz))
 
 

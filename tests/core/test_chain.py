@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from opsledger.core.chain import GENESIS, link_hash, verify_chain
 
 from opsledger import Engine, FixedClock, Settings
 
@@ -195,3 +196,33 @@ def test_truncated_tail_moves_the_head_an_auditor_anchored(
 
     assert report.head != anchored
     assert report.checked == len(log) - 1
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An event as the chain reads it (fits ``ChainedEvent``), without a store behind it."""
+
+    id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def test_a_slice_of_the_log_verifies_from_the_link_before_it() -> None:
+    # An export holds positions 3..4 only: the walk starts from position 2's link, not GENESIS.
+    oid = str(uuid.uuid4())
+    events = [Stored(n, oid, n, "m:Ticket.Commented", f"body {n}".encode()) for n in (1, 2, 3, 4)]
+    links, previous = [], GENESIS
+    for e in events:
+        previous = link_hash(previous, e.originator_id, e.originator_version, e.topic, e.state)
+        links.append(previous)
+    tail = [(e.id, e, link) for e, link in zip(events[2:], links[2:], strict=True)]
+
+    anchored = verify_chain(tail, anchor=links[1])
+    from_genesis = verify_chain(tail)
+
+    assert anchored.ok and anchored.checked == 2 and anchored.head == links[3]
+    # without the anchor the first row of the slice cannot match; the walk then re-anchors
+    assert [(f.position, f.problem.split()[0]) for f in from_genesis.faults] == [(3, "hash")]
+    assert verify_chain([], anchor=links[1]).head == links[1]

@@ -604,3 +604,10 @@ def test_duration_statistics_are_observed_and_ordered(micros: list[int]) -> None
     # nearest rank: at least 90 % of the values are at or below p90, fewer than 90 % below
     assert sum(1 for m in micros if m / 1e6 <= p90) * 10 >= 9 * len(micros)
     assert sum(1 for m in micros if m / 1e6 < p90) * 10 < 9 * len(micros)
+
+
+@pytest.mark.parametrize("label", ["9999-12", "0000-01", "2026-13", "26-1x"])
+def test_a_month_outside_the_calendar_is_refused_naming_the_option(label: str) -> None:
+    with pytest.raises(InputError) as caught:
+        K.month(label)
+    assert caught.value.field == "month"

@@ -1,0 +1,1 @@
+"""The HTTP API and dashboard: one ASGI app (FastAPI) that adapters' receivers mount into."""
