@@ -328,7 +328,10 @@ def run_latency(
         progress.close()
         _stop(*procs)
     sent = json.loads((logdir / "sent.json").read_text())
-    return [(arrived[k] - sent[k]) * 1000 for k in sent_keys if k in arrived]
+    missing = [k for k in sent_keys if k not in arrived]
+    if missing:
+        raise RuntimeError(f"{len(missing)} of {len(sent_keys)} commands never reached the topic")
+    return [(arrived[k] - sent[k]) * 1000 for k in sent_keys]
 
 
 def _produce_timed(

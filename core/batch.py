@@ -49,9 +49,11 @@ class Rejected:
 class Batch:
     """One attempt at a list of commands; :meth:`run` each, then save everything once."""
 
-    def __init__(self, engine: Engine, *, fresh: bool = True) -> None:
+    def __init__(self, engine: Engine, *, fresh: bool = True, from_outside: bool = False) -> None:
         self.engine = engine
         self.fresh = fresh
+        #: Commands from the bus (HTTP, Kafka, adapters) may not date themselves far ahead.
+        self.from_outside = from_outside
         self.workspace: dict[UUID, Aggregate] = {}
         self.keys: dict[str, tuple[str, Outcome]] = {}
         self.unused: set[str] = set()  # idempotency keys the store is known not to hold
@@ -84,7 +86,14 @@ class Batch:
         handler = HANDLERS.get(type(command))
         if handler is None:
             raise InputError("command", f"no handler for {type(command).__name__}")
-        at = ensure_utc(command.at, "at") if command.at is not None else engine.clock.now()
+        now = engine.clock.now()
+        at = ensure_utc(command.at, "at") if command.at is not None else now
+        if self.from_outside and at > now + engine.settings.future_skew:
+            raise InputError(
+                "at",
+                f"{at.isoformat()} is more than {engine.settings.future_skew} ahead of now "
+                f"({now.isoformat()})",
+            )
         actor = command.actor.strip() if isinstance(command.actor, str) else ""
         if not actor:
             raise InputError("actor", "must be a non-empty string")

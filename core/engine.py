@@ -266,6 +266,7 @@ class Engine(SlaService):
         *,
         tracking: Tracking | None = None,
         before_save: Callable[[list[Outcome | Rejected]], None] | None = None,
+        from_outside: bool = False,
     ) -> list[Outcome | Rejected]:
         """Run commands in order and record them all in one transaction, with ``tracking``.
 
@@ -275,11 +276,14 @@ class Engine(SlaService):
         position was already recorded, :class:`TrackingConflict` is raised and nothing is.
         ``before_save`` sees the results before they are committed (the Kafka worker sets
         rejected commands aside there, so none is lost if the process dies after the commit);
-        a conflict runs the batch again, and calls it again.
+        a conflict runs the batch again, and calls it again. ``from_outside`` (the bus, the
+        HTTP API, the Kafka worker) refuses commands dated more than ``Settings.future_skew``
+        ahead of the clock: a ticket refuses anything dated before its last change, so one
+        far-future date would block it.
         """
         retries = max(1, self.settings.conflict_retries)
         for attempt in range(retries):
-            batch = Batch(self, fresh=attempt > 0)
+            batch = Batch(self, fresh=attempt > 0, from_outside=from_outside)
             batch.prefetch(commands)
             results: list[Outcome | Rejected] = []
             for command in commands:

@@ -25,6 +25,9 @@ class Settings:
     reopen_window: timedelta = timedelta(days=7)
     matrix: PriorityMatrix = field(default_factory=PriorityMatrix)
     conflict_retries: int = 50
+    #: How far ahead of the engine's clock a command may say it happened. A ticket refuses
+    #: commands dated before its last change, so one far-future date would block it.
+    future_skew: timedelta = timedelta(days=1)
     aggregate_cache_size: int = 10_000
 
     @classmethod

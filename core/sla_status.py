@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from opsledger.core.domain.clocks import calendar_of, is_clock_event, used_at
+from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.ticket import Ticket
 
 
@@ -47,8 +48,18 @@ class ClockStatus:
         }
 
 
+#: How far past a ticket's last change a status may be asked for: business time is counted
+#: day by day up to ``as_of``, so a date centuries ahead would cost seconds per clock.
+AS_OF_HORIZON = timedelta(days=3660)
+
+
 def clock_statuses(ticket: Ticket, as_of: datetime) -> list[ClockStatus]:
     """Each clock of ``ticket`` (rebuilt as of ``as_of``) with business time up to ``as_of``."""
+    if ticket.clocks and as_of > ticket.modified_on + AS_OF_HORIZON:
+        raise InputError(
+            "as_of",
+            f"{as_of.isoformat()} is more than ten years after {ticket.number}'s last change",
+        )
     out = []
     for key, c in ticket.clocks.items():
         elapsed = used_at(c, as_of)

@@ -163,12 +163,11 @@ def _serve(args: argparse.Namespace, settings: Settings, open_engine: Opener) ->
 
     from opsledger.adapters.http.app import create_app, mount_adapters
     from opsledger.adapters.http.runtime import (
-        EmbeddedBus,
         Gate,
         Housekeeper,
         SerializedProjections,
     )
-    from opsledger.adapters.kafka.bus import CommandBus, KafkaBus
+    from opsledger.adapters.kafka.bus import CommandBus, KafkaBus, LocalBus
     from opsledger.plugins.adapters import Adapter, start_adapters, stop_adapters
 
     for name in ("tick_interval", "retry_interval"):
@@ -182,7 +181,7 @@ def _serve(args: argparse.Namespace, settings: Settings, open_engine: Opener) ->
         tokens = TokenStore.for_settings(settings)
         projections = SerializedProjections(engine)
         gate = Gate()
-        bus: CommandBus = EmbeddedBus(engine)
+        bus: CommandBus = LocalBus(engine, source="http")
         if args.kafka:
             bus = KafkaBus(_kafka_config(), clock=engine.clock)
         keeper = Housekeeper(

@@ -36,7 +36,8 @@ class Adapter(Protocol):
       it may be called from any thread.
     - ``stop() -> None``: stop producing and join those threads; called once, on shutdown,
       only for adapters whose ``start`` succeeded.
-    - ``routes: Sequence[Any]``: HTTP routes for the HTTP app (reserved; not read yet).
+    - ``routes``: a FastAPI ``APIRouter`` the HTTP app mounts under ``/hooks/{name}``
+      (``opsledger.adapters.http.app.mount_adapters``; webhook receivers).
 
     Constructing an adapter must be cheap and free of side effects (no connections): the
     hook is also called just to list the adapters' names.

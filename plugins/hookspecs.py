@@ -120,8 +120,8 @@ def opsledger_adapters() -> Sequence[Any]:
         :class:`opsledger.plugins.adapters.Adapter`): a ``name`` (text); optionally
         ``start(bus)``, which begins submitting commands through the given
         ``opsledger.adapters.kafka.bus.CommandBus`` and returns promptly (a poll loop runs on
-        the adapter's own thread), ``stop()``, called once on shutdown, and ``routes`` for
-        the HTTP app (reserved).
+        the adapter's own thread), ``stop()``, called once on shutdown, and ``routes`` (an
+        ``APIRouter`` the HTTP app mounts under ``/hooks/{name}``).
 
     Collect-all: every plugin's adapters are used. A plugin whose hook raises, and an adapter
     whose ``start`` raises, are skipped with a warning; the others and the worker run on.

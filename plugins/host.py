@@ -81,12 +81,14 @@ class PluginHost:
 
     def route(self, ticket: Mapping[str, Any]) -> tuple[str, str | None] | None:
         """The first router's ``(group, assignee)``; a router that raises is skipped."""
-        answer, failures = first_result(self.pm, "opsledger_route", ticket=ticket)
+        answer, _, failures = first_answer(
+            self.pm, "opsledger_route", check=_route_problem, ticket=ticket
+        )
         self._warn(failures, subject=str(ticket.get("number", "")))
         if answer is None:
             return None
         group, assignee = answer
-        return str(group), (str(assignee) if assignee else None)
+        return group.strip(), (assignee.strip() if assignee else None)
 
     def classify(
         self, item: Mapping[str, Any], *, ci_exists: Callable[[str], bool] | None = None
@@ -275,3 +277,15 @@ def _cleaned(key: str, value: str, ci_exists: Callable[[str], bool] | None) -> s
 def _recorded(recording: Recording[UUID]) -> RecordedEvent:
     n = recording.notification
     return RecordedEvent(n.id, n.topic, recording.domain_event.originator_id, n.originator_version)
+
+
+def _route_problem(answer: Any) -> str | None:
+    """What is wrong with a router's answer: it must be ``(group, assignee or None)``."""
+    if not isinstance(answer, tuple | list) or len(answer) != 2:
+        return f"expected (group, assignee), got {answer!r:.80}"
+    group, assignee = answer
+    if not isinstance(group, str) or not group.strip():
+        return f"group must be non-empty text, got {group!r:.80}"
+    if assignee is not None and not isinstance(assignee, str):
+        return f"assignee must be text or None, got {assignee!r:.80}"
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -119,9 +120,17 @@ def first_result(
 
 
 def first_answer(
-    pm: pluggy.PluginManager, hook: str, **kwargs: Any
+    pm: pluggy.PluginManager,
+    hook: str,
+    *,
+    check: Callable[[Any], str | None] | None = None,
+    **kwargs: Any,
 ) -> tuple[Any, str | None, list[PluginFailure]]:
-    """:func:`first_result`, also naming the plugin that answered (to blame a bad answer)."""
+    """:func:`first_result`, also naming the plugin that answered (to blame a bad answer).
+
+    ``check`` says what is wrong with an answer (None: nothing); a wrong answer counts as a
+    failure of its plugin and the next one is asked, as if it had raised.
+    """
     failures: list[PluginFailure] = []
     for impl in _implementations(pm, hook):
         try:
@@ -129,8 +138,13 @@ def first_answer(
         except Exception as exc:
             failures.append(_failure(impl, hook, exc))
             continue
-        if result is not None:
-            return result, impl.plugin_name, failures
+        if result is None:
+            continue
+        problem = check(result) if check is not None else None
+        if problem is not None:
+            failures.append(PluginFailure(impl.plugin_name, hook, f"bad answer: {problem}", ""))
+            continue
+        return result, impl.plugin_name, failures
     return None, None, failures
 
 

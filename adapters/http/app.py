@@ -32,9 +32,9 @@ from opsledger.adapters.http.login import login_redirect, login_router
 from opsledger.adapters.http.models import Health
 from opsledger.adapters.http.routes_tickets import tickets_router
 from opsledger.adapters.http.routes_views import views_router
-from opsledger.adapters.http.runtime import EmbeddedBus, Gate, LockedBus, SerializedProjections
+from opsledger.adapters.http.runtime import Gate, LockedBus, SerializedProjections
 from opsledger.adapters.http.tokens import TokenStore
-from opsledger.adapters.kafka.bus import CommandBus
+from opsledger.adapters.kafka.bus import CommandBus, LocalBus
 from opsledger.plugins.adapters import Adapter
 from opsledger.projections.service import Projections
 from starlette.routing import BaseRoute
@@ -80,11 +80,10 @@ def create_app(
         projections = SerializedProjections(engine)
         owned.append(projections)
     gate = gate if gate is not None else Gate()
-    chosen = bus if bus is not None else EmbeddedBus(engine)
+    chosen = bus if bus is not None else LocalBus(engine, source="http")
     api = Api(
         engine=engine,
         bus=LockedBus(chosen, gate),
-        refusals=chosen.refusals if isinstance(chosen, EmbeddedBus) else list,
         projections=projections,
         gate=gate,
         auth=Auth(tokens),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,8 +25,6 @@ KEY_LIMIT = 200
 class Api:
     engine: Engine
     bus: LockedBus
-    #: The errors that refused the commands of this thread's last submit (embedded bus only).
-    refusals: Callable[[], list[Exception | None]]
     projections: Projections
     gate: Gate
     auth: Auth
@@ -40,9 +37,8 @@ class Api:
         its own error, which the handlers turn into 400/404/409.
         """
         receipt = self.bus.submit([command])[0]
-        errors = self.refusals()
         if receipt.error is not None:
-            error = errors[0] if errors else None
+            error = receipt.exception
             if isinstance(error, OpsledgerError):
                 raise error
             if error is not None:

@@ -50,6 +50,10 @@ def _kinds(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     if not kinds:
         raise InputError("kinds", "name at least one ticket kind")
+    known = ("incident", "service_request", "problem", "change")
+    unknown = [k for k in kinds if k not in known]
+    if unknown:
+        raise InputError("kinds", f"{unknown[0]!r} is not one of {', '.join(known)}")
     return kinds
 
 

@@ -16,16 +16,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
-from opsledger.adapters.kafka.bus import CommandBus, LocalBus, Receipt
-from opsledger.core.batch import Rejected
+from opsledger.adapters.kafka.bus import CommandBus, Receipt
 from opsledger.core.commands import Command
 from opsledger.projections.base import Progress
 from opsledger.projections.service import Projections
 
 if TYPE_CHECKING:
-    from opsledger.core.engine import Engine, Outcome
+    from opsledger.core.engine import Engine
 
 log = logging.getLogger(__name__)
 #: How often ``serve`` catches the read models up between requests (requests catch up too).
@@ -79,43 +78,6 @@ class LockedBus:
 
     def close(self) -> None:
         self.bus.close()
-
-
-class _KeepRefusals:
-    """The engine as :class:`LocalBus` sees it, remembering why each command was refused.
-
-    A receipt says why in words only; the HTTP answer needs the error itself (404 for a
-    missing ticket, 409 for a wrong state). Kept per thread: each request reads its own.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._local = threading.local()
-
-    def execute_batch(self, commands: Sequence[Command]) -> list[Outcome | Rejected]:
-        results = self._engine.execute_batch(commands)
-        self._local.errors = [r.error if isinstance(r, Rejected) else None for r in results]
-        return results
-
-    def take(self) -> list[Exception | None]:
-        errors: list[Exception | None] = getattr(self._local, "errors", [])
-        self._local.errors = []
-        return errors
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-
-class EmbeddedBus(LocalBus):
-    """:class:`LocalBus` (the same path as every adapter's), plus the errors of refusals."""
-
-    def __init__(self, engine: Engine, *, source: str = "http") -> None:
-        self._kept = _KeepRefusals(engine)
-        super().__init__(cast("Engine", self._kept), source=source)
-
-    def refusals(self) -> list[Exception | None]:
-        """Per command of this thread's last ``submit``: the error that refused it, or None."""
-        return self._kept.take()
 
 
 class SerializedProjections(Projections):

@@ -10,7 +10,7 @@ through ``set_aside`` with the reason, never dropped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opsledger.adapters.kafka.config import KafkaConfig
@@ -50,6 +50,8 @@ class Receipt:
     queued: bool
     outcome: Outcome | None = None
     error: str | None = None
+    #: The error itself (embedded mode), so an HTTP edge can tell 404 from 409.
+    exception: Exception | None = field(default=None, compare=False)
 
 
 class CommandBus(Protocol):
@@ -103,7 +105,7 @@ class LocalBus:
             for c in commands
         ]
         receipts: list[Receipt] = []
-        results = self.engine.execute_batch(list(commands))
+        results = self.engine.execute_batch(list(commands), from_outside=True)
         for command, env, result in zip(commands, envelopes, results, strict=True):
             chosen = key or partition_key(command, fallback=env.message_id).decode()
             if isinstance(result, Rejected):
@@ -115,7 +117,15 @@ class LocalBus:
                     body=encode(env),
                     at=now,
                 )
-                receipts.append(Receipt(env.message_id, chosen, False, error=result.reason))
+                receipts.append(
+                    Receipt(
+                        env.message_id,
+                        chosen,
+                        False,
+                        error=result.reason,
+                        exception=result.error,
+                    )
+                )
             else:
                 receipts.append(Receipt(env.message_id, chosen, True, outcome=result))
         return receipts

@@ -33,7 +33,7 @@ from opsledger.adapters.kafka.config import KafkaConfig
 from opsledger.adapters.kafka.envelope import command_of, dead_letter_headers, decode
 from opsledger.core.batch import Rejected, TrackingConflict
 from opsledger.core.commands import Command
-from opsledger.core.domain.errors import InputError, OpsledgerError
+from opsledger.core.domain.errors import InputError
 
 if TYPE_CHECKING:
     from opsledger.core.engine import Engine, Outcome
@@ -172,7 +172,10 @@ class Worker:
 
         try:
             results = self.engine.execute_batch(
-                commands, tracking=Tracking(upstream_name(tp), upto), before_save=set_aside
+                commands,
+                tracking=Tracking(upstream_name(tp), upto),
+                before_save=set_aside,
+                from_outside=True,
             )
         except TrackingConflict:
             # Another member recorded these offsets first (we had lost the partition).
@@ -240,8 +243,8 @@ class Worker:
         if self._due("tick", self.tick_interval_s):
             try:
                 self.stats.ticks += self.engine.tick()
-            except OpsledgerError as e:  # the due tickets stay due: the next tick retries
-                log.warning("tick failed", extra={"error": str(e)})
+            except Exception:  # the due tickets stay due: the next tick retries
+                log.exception("tick failed")
 
     def _maybe_retry_reactions(self) -> None:
         """Dead letters of plugin reactions, retried (one retrier per group)."""

@@ -7,6 +7,7 @@ each due instant is plain addition from the instant a clock started.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -287,3 +288,15 @@ def test_whatif_needs_a_period_that_ends_after_it_starts(engine: Engine) -> None
     with pytest.raises(InputError) as refusal:
         engine.whatif(policy(), T0, T0)
     assert refusal.value.field == "to"
+
+
+def test_status_centuries_ahead_is_refused_naming_as_of(tmp_path: Path) -> None:
+    from opsledger.core.domain.sla import default_policy
+
+    with Engine(Settings(db_path=str(tmp_path / "e.db")), clock=FixedClock(T0)) as engine:
+        engine.define_policy(default_policy(), actor="admin", at=T0)
+        number = engine.open_incident("x", actor="a", impact="high", urgency="high").number
+        with pytest.raises(InputError) as caught:
+            engine.sla_status(number, as_of=datetime(3000, 1, 1, tzinfo=UTC))
+        assert caught.value.field == "as_of"
+        assert engine.sla_status(number, as_of=T0 + timedelta(days=365))  # a year is fine

@@ -193,3 +193,16 @@ def test_numbers_beyond_64_bits_are_400_naming_the_field(desk: Desk) -> None:
     response = desk.post(f"{T}/{number}/satisfaction", {"score": 2**70})
     assert response.status_code == 400
     assert error(response)["field"] == "score"
+
+
+def test_a_command_dated_far_ahead_is_refused_and_cannot_block_the_ticket(desk: Desk) -> None:
+    from opsledger.core.domain.sla import default_policy
+
+    desk.engine.define_policy(default_policy(), actor="admin")  # clocks: the old 500 needed one
+    for at in ("9999-12-31T23:00:00Z", "2999-01-01T00:00:00Z"):
+        far = desk.post("/api/v1/incidents", {"summary": "x", "impact": "high", "at": at})
+        assert far.status_code == 400 and error(far)["field"] == "at"
+    number = desk.open_incident()
+    blocked = desk.post(f"{T}/{number}/comment", {"body": "hi", "at": "2999-01-01T00:00:00Z"})
+    assert blocked.status_code == 400 and error(blocked)["field"] == "at"
+    assert desk.post(f"{T}/{number}/acknowledge").status_code == 200  # not blocked

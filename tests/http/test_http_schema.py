@@ -21,6 +21,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from opsledger.core.domain.sla import default_policy
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -33,6 +34,8 @@ EXAMPLES = int(os.environ.get("OPSLEDGER_SCHEMATHESIS_EXAMPLES", "10"))
 @pytest.fixture
 def fuzzed(tmp_path: Path, clock: FixedClock) -> Iterator[Desk]:
     for desk in make_desk(Settings(db_path=str(tmp_path / "events.db")), clock):
+        # With a policy, every ticket runs SLA clocks: fuzzed instants reach the calendar.
+        desk.engine.define_policy(default_policy(), actor="admin")
         number = desk.open_incident(service="payments")
         desk.post(f"/api/v1/tickets/{number}/assign", {"group": "dba"})
         desk.post("/api/v1/changes", {"summary": "Resize pool"})

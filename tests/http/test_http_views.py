@@ -170,3 +170,9 @@ def test_months_at_the_edge_of_the_calendar_are_400(desk: Desk, path: str) -> No
     response = desk.get(path, params={"month": "9999-12", "tz": "Etc/GMT-14"})
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "month"
+
+
+def test_kpis_of_an_unknown_kind_is_400_naming_kinds(desk: Desk) -> None:
+    response = desk.get("/api/v1/kpis?month=2024-03&kinds=incident,bogus")
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "kinds"

@@ -282,7 +282,17 @@ def test_local_bus_records_at_once_and_keeps_what_it_refused(
     (kept,) = engine.rejected_messages("test")
     assert kept.message_id == receipts[1].message_id
     assert decode(kept.body).name == "AcknowledgeTicket"
+    (late,) = bus.submit(
+        [c.AddComment(ticket="INC-000001", body="x", actor="a", at=T0 + 900 * 24 * M)]
+    )
+    assert not late.queued and late.exception is not None
+    assert getattr(late.exception, "field", None) == "at"  # dated far ahead: refused
     bus.set_aside(source="webhook", body=b"\xff garbage", reason="not JSON", field="body")
+    (late,) = bus.submit(
+        [c.AddComment(ticket="INC-000001", body="x", actor="a", at=T0 + 900 * 24 * M)]
+    )
+    assert not late.queued and late.exception is not None
+    assert getattr(late.exception, "field", None) == "at"  # dated far ahead: refused
     bus.set_aside(source="webhook", body=b"\xff garbage", reason="not JSON", field="body")
     assert [m.body for m in engine.rejected_messages("webhook")] == [b"\xff garbage"]
 

@@ -98,6 +98,23 @@ def test_failing_router_is_skipped_with_a_warning_and_the_next_router_answers(
     assert "Traceback" in warning.traceback
 
 
+@pytest.mark.parametrize("answer", ["team", ("a", "b", "c"), ("", None), (7, None), ("ops", 3)])
+def test_a_router_answering_nonsense_is_skipped_with_a_warning(
+    answer: object, tmp_path: Path, clock: FixedClock
+) -> None:
+    class Confused:
+        @hookimpl
+        def opsledger_route(self, ticket: Any) -> object:
+            return answer
+
+    pm = manager(ServiceMapRouter({"Payments": "payments-oncall"}), confused=Confused())
+    with Engine(Settings(db_path=str(tmp_path / "e.db")), clock=clock, plugins=pm) as engine:
+        number = engine.open_incident("card payments fail", service="payments", actor="ana").number
+        assert engine.get(number)["group"] == "payments-oncall"
+        [warning] = engine.plugin_warnings()
+    assert warning.plugin == "confused" and "bad answer" in warning.error
+
+
 def test_matrix_from_a_plugin_rates_tickets_unless_settings_name_one(
     backend: Settings, clock: FixedClock
 ) -> None:
