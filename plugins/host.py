@@ -142,6 +142,8 @@ class PluginHost:
 
     def on_recorded(self, recordings: Sequence[Recording[UUID]]) -> None:
         """The engine's listener: every plugin reacts to every event; failures wait for retry."""
+        if not self.pm.hook.opsledger_event_recorded.get_hookimpls():
+            return  # nobody reacts: skip building a record per event (measured on the worker)
         for recording in recordings:
             self._react(recording.domain_event, _recorded(recording))
 
