@@ -66,6 +66,10 @@ class Unit(Protocol):
         """An aggregate without a number (a correlation), or ``new()`` when there is none yet."""
         ...
 
+    def ci_exists(self, number: str) -> bool:
+        """Whether a configuration item of that number is registered (nothing is loaded)."""
+        ...
+
 
 #: What policy commands answer with in place of a ticket number.
 POLICY_BOOK = "policy-book"
@@ -525,14 +529,21 @@ def _inbound_open(
     opened = min(occurred, u.at) if occurred is not None else u.at
     # The classifiers (plugins) win over what the adapter mapped; the host dropped bad keys.
     classified = u.classify(_inbound_item(cmd, occurred)) or {}
+    # An alert naming a CI nobody registered still opens its incident: the CI is left out
+    # and the description says so (an outage must never be lost to a stale label).
+    ci = classified.get("ci", cmd.ci)
+    description = cmd.description
+    if ci and not u.ci_exists(ci):
+        description = f"{description}\n\n({cmd.source} named {ci}, which is not registered)"
+        ci = None
     request = c.OpenTicket(
         kind=classified.get("kind", cmd.kind),
         summary=cmd.summary,
-        description=cmd.description,
+        description=description.strip(),
         impact=classified.get("impact", cmd.impact),
         urgency=classified.get("urgency", cmd.urgency),
         service=classified.get("service", cmd.service),
-        ci=classified.get("ci", cmd.ci),
+        ci=ci,
         reporter=cmd.reporter,
         customer=cmd.customer,
         channel=cmd.source,

@@ -134,9 +134,9 @@ class CommandUnit:
 
     def classify(self, item: Mapping[str, Any]) -> dict[str, str] | None:
         """Ask the classifiers; a ``ci`` must name a configuration item this command can see."""
-        return self.engine.plugins.classify(item, ci_exists=self._is_ci)
+        return self.engine.plugins.classify(item, ci_exists=self.ci_exists)
 
-    def _is_ci(self, number: str) -> bool:
+    def ci_exists(self, number: str) -> bool:
         """Without touching it: a record loaded here would be saved with the command."""
         try:
             rid = record_id(number)

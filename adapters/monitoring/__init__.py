@@ -1,0 +1,1 @@
+"""The monitoring adapter: Alertmanager, Grafana and PagerDuty alerts become inbound events."""

@@ -1,0 +1,226 @@
+"""The monitoring adapter's one typed settings object, from ``OPSLEDGER_MONITORING_*`` or JSON.
+
+Built at the entry point (the plugin, ``opsledger serve``) and passed down: the receivers and
+the mapping never read the environment themselves. Secrets are kept out of ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from opsledger.core.domain.errors import InputError
+from opsledger.core.domain.priority import parse_impact, parse_urgency
+
+PREFIX = "OPSLEDGER_MONITORING_"
+#: The receivers, each a source with its own secrets: the path under /hooks/monitoring.
+SOURCES = ("alertmanager", "grafana", "pagerduty", "inbound")
+RESOLVE_RULES = ("resolve", "annotate")
+#: A group of 1,000 Alertmanager alerts is about 1.5 MB; the API's 1 MiB is too small.
+DEFAULT_MAX_BODY_BYTES = 8 * 1_048_576
+#: severity -> (impact, urgency); issue 9's defaults.
+DEFAULT_SEVERITY: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "critical": ("high", "high"),
+        "error": ("high", "medium"),
+        "major": ("high", "medium"),
+        "warning": ("medium", "medium"),
+        "info": ("low", "low"),
+    }
+)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SourceAuth:
+    """How one source proves itself: a bearer token, an HMAC-SHA256 secret, or both (then
+    both are checked). A source with neither is refused: receivers fail closed."""
+
+    token: str | None = None
+    hmac_secret: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token) or bool(self.hmac_secret)
+
+    def __repr__(self) -> str:  # never the secrets themselves
+        token = "***" if self.token else None
+        secret = "***" if self.hmac_secret else None
+        return f"SourceAuth(token={token}, hmac_secret={secret})"
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringSettings:
+    """Everything the monitoring adapter is told; see docs/monitoring.md for each key."""
+
+    enabled: bool = False
+    sources: Mapping[str, SourceAuth] = field(default_factory=dict)
+    severity: Mapping[str, tuple[str, str]] = field(default_factory=lambda: dict(DEFAULT_SEVERITY))
+    #: the severity of an alert that names none (or an unknown one)
+    default_severity: str = "warning"
+    #: what a resolved alert does: resolve the incident, or only add a work note
+    resolve_rule: str = "resolve"
+    #: labels read for the service, first present wins
+    service_labels: tuple[str, ...] = ("service", "job")
+    #: labels read for a configuration item, used as ``ci`` only when they hold a CI number
+    ci_labels: tuple[str, ...] = ("ci", "instance")
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        if self.resolve_rule not in RESOLVE_RULES:
+            raise InputError(
+                "resolve_rule", f"{self.resolve_rule!r} is not one of resolve, annotate"
+            )
+        for name, (impact, urgency) in self.severity.items():
+            parse_impact(impact)
+            parse_urgency(urgency)
+            if name != name.lower():
+                raise InputError(f"severity.{name}", "severity names are lower case")
+        if self.default_severity not in self.severity:
+            raise InputError("default_severity", f"{self.default_severity!r} is not in the table")
+        unknown = sorted(set(self.sources) - set(SOURCES))
+        if unknown:
+            raise InputError(f"sources.{unknown[0]}", f"not one of {', '.join(SOURCES)}")
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1024:
+            raise InputError("max_body_bytes", "must be an integer of at least 1024")
+
+    def auth(self, source: str) -> SourceAuth:
+        return self.sources.get(source, SourceAuth())
+
+    def impact_urgency(self, severity: str | None) -> tuple[str, str]:
+        """The table's row for ``severity`` (case-insensitive), else the default row."""
+        row = self.severity.get((severity or "").strip().lower())
+        return row if row is not None else self.severity[self.default_severity]
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> MonitoringSettings:
+        """From a JSON object (the config file): the keys are this class's fields;
+        ``sources`` maps a source to ``{"token": ..., "hmac_secret": ...}``."""
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise InputError(unknown[0], "not a monitoring setting")
+        values: dict[str, Any] = dict(data)
+        if "enabled" in values:
+            values["enabled"] = _flag("enabled", values["enabled"])
+        if "sources" in values:
+            values["sources"] = _sources(values["sources"])
+        if "severity" in values:
+            values["severity"] = _severity(values["severity"])
+        for name in ("service_labels", "ci_labels"):
+            if name in values:
+                labels = values[name]
+                if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+                    raise InputError(name, "must be a list of label names")
+                values[name] = tuple(labels)
+        for name in ("default_severity", "resolve_rule"):
+            if name in values and not isinstance(values[name], str):
+                raise InputError(name, "must be a string")
+        if "max_body_bytes" in values and (
+            isinstance(values["max_body_bytes"], bool)
+            or not isinstance(values["max_body_bytes"], int)
+        ):
+            raise InputError("max_body_bytes", "must be an integer")
+        return cls(**values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MonitoringSettings:
+        """``OPSLEDGER_MONITORING_CONFIG`` (a JSON file) first, then single variables over it:
+        ``ENABLED``, ``RESOLVE_RULE``, ``DEFAULT_SEVERITY``, ``MAX_BODY_BYTES``, ``SEVERITY``
+        (JSON), and per source ``<SOURCE>_TOKEN`` and ``<SOURCE>_HMAC_SECRET``."""
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        path = env.get(PREFIX + "CONFIG", "").strip()
+        if path:
+            data = dict(load_json_file(Path(path)))
+        if PREFIX + "ENABLED" in env:
+            data["enabled"] = _flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
+        for suffix, name in (
+            ("RESOLVE_RULE", "resolve_rule"),
+            ("DEFAULT_SEVERITY", "default_severity"),
+        ):
+            if PREFIX + suffix in env:
+                data[name] = env[PREFIX + suffix].strip()
+        if PREFIX + "MAX_BODY_BYTES" in env:
+            text = env[PREFIX + "MAX_BODY_BYTES"].strip()
+            if not text.isdigit():
+                raise InputError(PREFIX + "MAX_BODY_BYTES", "must be a whole number of bytes")
+            data["max_body_bytes"] = int(text)
+        if PREFIX + "SEVERITY" in env:
+            try:
+                data["severity"] = json.loads(env[PREFIX + "SEVERITY"])
+            except ValueError:
+                raise InputError(PREFIX + "SEVERITY", "is not valid JSON") from None
+        raw = data.get("sources", {})
+        if not isinstance(raw, dict):
+            raise InputError("sources", "must be an object of source -> secrets")
+        sources = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+        for source in SOURCES:
+            for suffix, key in (("TOKEN", "token"), ("HMAC_SECRET", "hmac_secret")):
+                value = env.get(f"{PREFIX}{source.upper()}_{suffix}")
+                if value:
+                    sources.setdefault(source, {})[key] = value
+        if sources:
+            data["sources"] = sources
+        return cls.from_mapping(data)
+
+
+def load_json_file(path: Path) -> Mapping[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(PREFIX + "CONFIG", f"cannot read {path}: {error.strerror}") from None
+    except ValueError:
+        raise InputError(PREFIX + "CONFIG", f"{path} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(PREFIX + "CONFIG", f"{path} must hold a JSON object")
+    return data
+
+
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InputError(name, f"{value!r} is not a yes or no")
+
+
+def _sources(value: object) -> dict[str, SourceAuth]:
+    if not isinstance(value, dict):
+        raise InputError("sources", "must be an object of source -> secrets")
+    out: dict[str, SourceAuth] = {}
+    for source, spec in value.items():
+        if isinstance(spec, SourceAuth):
+            out[source] = spec
+            continue
+        if not isinstance(spec, dict) or set(spec) - {"token", "hmac_secret"}:
+            raise InputError(f"sources.{source}", "must be {token, hmac_secret}")
+        for key, secret in spec.items():
+            if secret is not None and (not isinstance(secret, str) or not secret.strip()):
+                raise InputError(f"sources.{source}.{key}", "must be a non-empty string")
+        out[source] = SourceAuth(token=spec.get("token"), hmac_secret=spec.get("hmac_secret"))
+    return out
+
+
+def _severity(value: object) -> dict[str, tuple[str, str]]:
+    if not isinstance(value, dict):
+        raise InputError("severity", "must be an object of severity -> [impact, urgency]")
+    table = dict(DEFAULT_SEVERITY)
+    for name, row in value.items():
+        if (
+            not isinstance(row, list | tuple)
+            or len(row) != 2
+            or not all(isinstance(x, str) for x in row)
+        ):
+            raise InputError(f"severity.{name}", "must be [impact, urgency]")
+        table[str(name).lower()] = (row[0], row[1])
+    return table
