@@ -1,0 +1,78 @@
+"""A real Alertmanager through the commands topic: receivers queue on Kafka, the worker records.
+
+The HTTP app answers Alertmanager only once Kafka has acknowledged the commands (KafkaBus);
+an ``opsledger`` worker (a Worker in a thread, its own engine on the same store) records
+them. Incidents open, a resent group records nothing new, and an ended alert resolves its
+incident, exactly as in the embedded mode.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from opsledger.adapters.http.app import create_app, mount_adapters
+from opsledger.adapters.kafka.bus import KafkaBus
+from opsledger.adapters.kafka.config import KafkaConfig
+from opsledger.adapters.kafka.worker import Worker
+from opsledger.adapters.monitoring.receivers import MonitoringAdapter
+from opsledger.core.domain.records import RecordKind
+
+from opsledger import Engine, Settings
+from tests.dashboard.conftest import serve
+from tests.monitoring.alertmanager import run_alertmanager
+from tests.monitoring.test_alertmanager_end_to_end import alert, wait_until
+from tests.monitoring.test_monitoring_receivers import AM_TOKEN, MONITORING, PD_TOKEN
+
+
+def test_alerts_reach_incidents_through_the_kafka_worker(
+    kafka_config: Callable[..., KafkaConfig], tmp_path: Path
+) -> None:
+    config = kafka_config(partitions=3)
+    store = Settings(db_path=str(tmp_path / "events.db"))
+    front, back = Engine(store), Engine(store)  # the HTTP app's and the worker's
+    bus = KafkaBus(config)
+    app = create_app(front, bus=bus)
+    mount_adapters(app, [MonitoringAdapter(MONITORING)])
+    worker = Worker(back, config, tick_interval_s=0, retry_interval_s=0)
+    stop = threading.Event()
+    recording = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    recording.start()
+    opened = lambda: back.last_number(RecordKind.INCIDENT)  # noqa: E731
+    try:
+        with serve(app) as base:
+            manager = run_alertmanager(
+                tmp_path,
+                webhook_url=f"{base}/hooks/monitoring/alertmanager",
+                pagerduty_url=f"{base}/hooks/monitoring/v2/enqueue",
+                bearer_token=AM_TOKEN,
+                pagerduty_bearer_token=PD_TOKEN,
+            )
+            try:
+                started = datetime.now(UTC).replace(microsecond=0)
+                manager.post_alerts([alert("db-1", started)])
+                wait_until(lambda: opened() == 1, "the first incident", timeout_s=40)
+                manager.post_alerts([alert("db-2", started)])  # the group is resent
+                wait_until(lambda: opened() == 2, "the second incident", timeout_s=40)
+                time.sleep(2.5)
+                assert opened() == 2
+                history = [e.event for e in back.history("INC-000001")]
+                assert history.count("OccurrenceRecorded") == 0
+                ended = {**alert("db-1", started), "endsAt": datetime.now(UTC).isoformat()}
+                manager.post_alerts([ended])
+                wait_until(
+                    lambda: back.get("INC-000001")["state"] == "resolved", "the resolution", 40
+                )
+                assert back.get("INC-000001")["opened_at"] == started.isoformat()
+            finally:
+                manager.stop()
+    finally:
+        stop.set()
+        recording.join(timeout=30)
+        bus.close()
+        front.close()
+        back.close()
+    assert worker.stats.dead_letters == 0
