@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from opsledger import Outcome
 from opsledger.core import commands as c
 from opsledger.core.domain.calendar import BusinessCalendar
+from opsledger.demo_alerts import alert_command
 from opsledger.demo_data import (
     CALENDARS,
     CHANNELS,
@@ -186,13 +187,25 @@ class Desk:
         s = Story(rng, t, self._priority(impact, urgency), reporter=person(rng))
         customer = rng.choice(CUSTOMERS)
         opener = {"monitoring": "monitoring", "portal": s.reporter}.get(channel, rng.choice(agents))
-        ci = w.ci[rng.choice(svc.cis).name] if rng.random() < 0.7 else None
-        outcome = yield t, c.OpenTicket(
-            kind="incident", summary=rng.choice(svc.symptoms), impact=impact, urgency=urgency,
-            description=f"Reported by {s.reporter} ({customer}) via {channel}.",
-            service=svc.name, ci=ci, reporter=s.reporter, customer=customer, channel=channel,
-            actor=opener,
-        )  # fmt: skip
+        spec = rng.choice(svc.cis) if rng.random() < 0.7 else None  # the draws as before
+        ci = w.ci[spec.name] if spec is not None else None
+        summary = rng.choice(svc.symptoms)
+        opening: c.Command
+        if channel == "monitoring":  # through the Alertmanager receiver's parser and mapping
+            opening = alert_command(
+                at=t, alertname="SymptomDetected", summary=summary,
+                description=f"{summary} ({svc.name}), seen by the synthetic checks.",
+                impact=impact, urgency=urgency, service=svc.name,
+                instance=spec.name if spec is not None else None, ci=ci,
+            )  # fmt: skip
+        else:
+            opening = c.OpenTicket(
+                kind="incident", summary=summary, impact=impact, urgency=urgency,
+                description=f"Reported by {s.reporter} ({customer}) via {channel}.",
+                service=svc.name, ci=ci, reporter=s.reporter, customer=customer,
+                channel=channel, actor=opener,
+            )  # fmt: skip
+        outcome = yield t, opening
         s.number = outcome.number
         w.incidents[svc.name].append(s.number)
         s.owner = rng.choice(agents)

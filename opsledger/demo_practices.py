@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta
 
 from opsledger.core import commands as c
+from opsledger.demo_alerts import alert_command
 from opsledger.demo_data import (
     CAB_CHAIR,
     DUTY_MANAGER,
@@ -37,11 +38,12 @@ class Stories(Desk):
         """A customer-facing outage: declared major, escalated both ways, users pile in."""
         w = self.w
         s = Story(rng, t, "P1", reporter="monitoring")
-        outcome = yield t, c.OpenTicket(
-            kind="incident", summary=f"{svc.name} unavailable for all customers",
+        outcome = yield t, alert_command(
+            at=t, alertname="ServiceUnavailable",
+            summary=f"{svc.name} unavailable for all customers",
             description="Synthetic checks failing from every region.", impact="high",
-            urgency="high", service=svc.name, ci=w.ci[svc.cis[-1].name], reporter="monitoring",
-            channel="monitoring", actor="monitoring",
+            urgency="high", service=svc.name, instance=svc.cis[-1].name,
+            ci=w.ci[svc.cis[-1].name],
         )  # fmt: skip
         n = s.number = outcome.number
         w.incidents[svc.name].append(n)

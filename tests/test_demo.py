@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
@@ -117,6 +118,14 @@ def test_same_seed_gives_the_same_month_and_another_seed_does_not(tmp_path: Path
     assert first.per_priority == second.per_priority
     assert records_a == records_b  # event for event: every instant was passed explicitly
     assert records_a != records_c
+    # Monitoring incidents came through the Alertmanager receiver's parser and mapping: each
+    # carries its alert's fingerprint (16 hex digits) as the external reference.
+    alerts = [d for d in records_a.values() if d.get("channel") == "alertmanager"]
+    assert alerts and all(
+        [r["system"] for r in d["external_refs"]] == ["alertmanager"]
+        and re.fullmatch(r"[0-9a-f]{16}", d["external_refs"][0]["reference"])
+        for d in alerts
+    )
 
 
 def test_demo_replaces_its_own_file_and_says_so(
