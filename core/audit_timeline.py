@@ -136,6 +136,10 @@ _SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"occurrence #{d.get('count')} reported by {d.get('source')}"
         + (f" (happened {utc_text(d['occurred_at'])})" if d.get("occurred_at") else "")
     ),
+    "FlappingDetected": lambda d: (
+        f"flapping: {d.get('changes')} changes reported by {d.get('source')} within "
+        f"{d.get('window_s')} s; auto-resolve suspended"
+    ),
     "Linked": lambda d: f"linked: {str(d.get('relation')).replace('_', ' ')} {d.get('target')}",
     "ExternalReferenceRecorded": lambda d: (
         f"external reference recorded: {d.get('system')} {d.get('reference')}"

@@ -216,6 +216,9 @@ class IngestInbound(Command):
     mail thread, JIRA key): the correlation key. ``state`` is open, acknowledge, resolve or
     update. ``occurred_at`` is the source's own instant; ``at`` the instant it reached us.
     ``details`` (labels, links) are recorded as they came and never interpreted.
+    ``flap_changes`` open/resolve changes of one key within ``flap_window_s`` seconds are
+    flapping (0: never), ``storm_threshold`` is how many tickets one source may open within
+    ``storm_window_s`` seconds before a storm is declared (0: never); the adapter sets them.
     """
 
     source: str
@@ -234,6 +237,10 @@ class IngestInbound(Command):
     details: dict[str, Any] = field(default_factory=dict)
     resolve_code: str = "auto-resolved by source"
     reopen: bool = True
+    flap_changes: int = 0
+    flap_window_s: int = 3600
+    storm_threshold: int = 0
+    storm_window_s: int = 300
 
 
 # -- incidents and problems -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from opsledger.core.domain.priority import (
     parse_urgency,
 )
 from opsledger.core.domain.records import LedgerRecord, RecordKind, Relation, check_relation
+from opsledger.core.domain.storms import SourceActivity, source_activity_id
 from opsledger.core.domain.ticket import ALLOWED_FROM, Ticket, TicketState
 from opsledger.core.domain.tickets import (
     TICKET_CLASSES,
@@ -483,14 +484,25 @@ def ingest_inbound(cmd: c.IngestInbound, u: Unit) -> str:
     ticket = found.ticket if found is not None else None
     current = u.load(ticket, Ticket) if ticket is not None else None
     if found is not None and state is InboundState.OPEN:
-        return _inbound_open(cmd, u, found, current, occurred)
-    if current is None:
+        changed = _state_changed(cmd, u, found, state)
+        target, new = _inbound_open(cmd, u, found, current, occurred)
+        if new and cmd.storm_threshold:
+            _count_opening(cmd, u, target, occurred)
+        if changed:
+            _check_flapping(cmd, u, found, target)
+        return target.number
+    if found is None or current is None:
         raise NotFoundError("correlation", f"{cmd.source}:{cmd.external_id}")
+    if _state_changed(cmd, u, found, state):
+        _check_flapping(cmd, u, found, current)
     if state is InboundState.ACKNOWLEDGE:
         if current.acknowledged_at is None and current.state in ALLOWED_FROM["acknowledge"]:
             current.acknowledge(actor=u.actor, at=u.at)
     elif state is InboundState.RESOLVE:
-        if current.is_open:
+        if current.is_open and current.auto_resolve_suspended:
+            note = f"{cmd.source} reports it cleared; auto-resolve suspended: flapping"
+            current.add_comment(body=note, public=False, actor=u.actor, at=u.at)
+        elif current.is_open:
             current.resolve(code=cmd.resolve_code, notes=cmd.description, actor=u.actor, at=u.at)
     else:
         current.add_comment(body=cmd.description, public=False, actor=u.actor, at=u.at)
@@ -503,8 +515,9 @@ def _inbound_open(
     correlation: Correlation,
     current: Ticket | None,
     occurred: datetime | None,
-) -> str:
-    """A repeat is counted, a recent resolution reopened, anything else opens a new ticket."""
+) -> tuple[Ticket, bool]:
+    """A repeat is counted, a recent resolution reopened, anything else opens a new ticket
+    (then True)."""
     if current is not None:
         if current.is_open:
             current.record_occurrence(
@@ -514,7 +527,7 @@ def _inbound_open(
                 actor=u.actor,
                 at=u.at,
             )
-            return current.number
+            return current, False
         if (
             cmd.reopen
             and current.state == TicketState.RESOLVED
@@ -523,7 +536,7 @@ def _inbound_open(
         ):
             reason = f"{cmd.source} reports it again"
             current.reopen(reason=reason, window=u.reopen_window, actor=u.actor, at=u.at)
-            return current.number
+            return current, False
     # The source's own instant opens the ticket (MTTR from when it started), never later than
     # it reached us: a source clock running ahead cannot open a ticket in our future.
     opened = min(occurred, u.at) if occurred is not None else u.at
@@ -559,7 +572,89 @@ def _inbound_open(
     correlation.link(
         ticket.number, actor=u.actor, at=u.at, occurred_at=occurred, details=cmd.details
     )
-    return ticket.number
+    return ticket, True
+
+
+def _state_changed(
+    cmd: c.IngestInbound, u: Unit, correlation: Correlation, state: InboundState
+) -> bool:
+    """Whether this report flips the key between open and resolve (only watched with
+    ``flap_changes``; the correlation then remembers the recent flips)."""
+    if not cmd.flap_changes:
+        return False
+    return correlation.report_state(
+        state, window_s=cmd.flap_window_s, keep=cmd.flap_changes, actor=u.actor, at=u.at
+    )
+
+
+def _check_flapping(
+    cmd: c.IngestInbound, u: Unit, correlation: Correlation, ticket: Ticket
+) -> None:
+    """The ``flap_changes``-th flip within the window suspends the ticket's auto-resolve."""
+    changes = len(correlation.changes)
+    if ticket.is_open and changes >= cmd.flap_changes and not ticket.auto_resolve_suspended:
+        ticket.record_flapping(
+            source=cmd.source,
+            changes=changes,
+            window_s=cmd.flap_window_s,
+            actor=u.actor,
+            at=u.at,
+        )
+
+
+def _count_opening(
+    cmd: c.IngestInbound, u: Unit, ticket: Ticket, occurred: datetime | None
+) -> None:
+    """More than ``storm_threshold`` tickets from one source within the window: a storm.
+
+    The command that crosses the threshold opens the storm's parent incident and records
+    the storm once; it and every ticket opened while the storm lasts are linked to it.
+    """
+
+    def start() -> SourceActivity:
+        return SourceActivity(source=cmd.source, actor=u.actor, timestamp=u.at)
+
+    activity = u.find(source_activity_id(cmd.source), start)
+    if not isinstance(activity, SourceActivity):
+        raise TypeError(f"the activity of {cmd.source!r} is not a SourceActivity")
+    count = activity.count_opening(
+        ticket.number,
+        threshold=cmd.storm_threshold,
+        window_s=cmd.storm_window_s,
+        actor=u.actor,
+        at=u.at,
+    )
+    if count <= cmd.storm_threshold:
+        return
+    if activity.storm is None:
+        request = c.OpenTicket(
+            kind=RecordKind.INCIDENT.value,
+            summary=f"Alert storm from {cmd.source}",
+            description=(
+                f"More than {cmd.storm_threshold} tickets opened from {cmd.source} within "
+                f"{cmd.storm_window_s} s; those opened during the storm are linked to this one."
+            ),
+            impact=ticket.impact,
+            urgency=ticket.urgency,
+            channel=cmd.source,
+            actor=u.actor,
+        )
+        storm = _open_ticket(request, u, u.at)
+        activity.declare_storm(
+            storm.number,
+            count=count,
+            threshold=cmd.storm_threshold,
+            window_s=cmd.storm_window_s,
+            actor=u.actor,
+            at=u.at,
+        )
+    assert activity.storm is not None  # declared above, or under way
+    parent = u.load(activity.storm, Ticket)
+    relation = Relation.CHILD_OF if ticket.kind is parent.kind else Relation.RELATES_TO
+    opened = min(occurred, u.at) if occurred is not None else u.at
+    ticket.link(relation, parent.number, actor=u.actor, at=max(opened, ticket.modified_on))
+    # a batch's commands need not come in time order: the parent's history still reads forwards
+    parent.link(relation.inverse, ticket.number, actor=u.actor, at=max(u.at, parent.modified_on))
 
 
 def _inbound_item(cmd: c.IngestInbound, occurred: datetime | None) -> dict[str, Any]:

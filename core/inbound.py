@@ -27,6 +27,10 @@ SOURCE_LIMIT = 100
 EXTERNAL_ID_LIMIT = 1_000
 #: JSON nesting deeper than this in ``details`` is refused rather than walked.
 DETAILS_DEPTH = 32
+#: Bounds of the flapping and storm settings: the aggregates keep that many instants.
+FLAP_CHANGES_LIMIT = 1_000
+STORM_THRESHOLD_LIMIT = 100_000
+WINDOW_LIMIT_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,9 @@ INBOUND_FIELDS: tuple[InboundField, ...] = (
     ),
 )  # fmt: skip
 _BY_NAME = {f.name: f for f in INBOUND_FIELDS}
+#: Fields of the command that are not the event's: the adapter's flapping and storm settings
+#: (``IngestInbound``), set in Python by the adapter that builds the command.
+THRESHOLD_FIELDS = ("flap_changes", "flap_window_s", "storm_threshold", "storm_window_s")
 
 
 def inbound_command(
@@ -178,6 +185,12 @@ def validate_inbound(cmd: IngestInbound) -> InboundState:
         raise InputError("resolve_code", "must be a non-empty string")
     if not isinstance(cmd.reopen, bool):
         raise InputError("reopen", "must be true or false")
+    _whole("flap_changes", cmd.flap_changes, 0, FLAP_CHANGES_LIMIT)
+    if cmd.flap_changes == 1:
+        raise InputError("flap_changes", "must be 0 (off) or at least 2: one change is no flap")
+    _whole("flap_window_s", cmd.flap_window_s, 1, WINDOW_LIMIT_S)
+    _whole("storm_threshold", cmd.storm_threshold, 0, STORM_THRESHOLD_LIMIT)
+    _whole("storm_window_s", cmd.storm_window_s, 1, WINDOW_LIMIT_S)
     if cmd.occurred_at is not None:
         ensure_utc(cmd.occurred_at, "occurred_at")
     if not isinstance(cmd.details, dict):
@@ -197,6 +210,13 @@ def _identity(name: str, value: object, limit: int) -> None:
         raise InputError(name, "must not start or end with spaces")
     if len(value) > limit:
         raise InputError(name, f"longer than {limit} characters")
+
+
+def _whole(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(name, "must be a whole number")
+    if not low <= value <= high:
+        raise InputError(name, f"{value} is not from {low} to {high}")
 
 
 def _json_native(where: str, value: object, depth: int) -> None:

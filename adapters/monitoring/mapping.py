@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from opsledger.adapters.monitoring.parsers import (
     parse_grafana,
     parse_pagerduty,
 )
-from opsledger.adapters.monitoring.settings import MonitoringSettings
+from opsledger.adapters.monitoring.settings import THRESHOLDS, MonitoringSettings
 from opsledger.core.commands import IngestInbound
 from opsledger.core.domain.errors import InputError
 from opsledger.core.inbound import inbound_command, inbound_key
@@ -62,7 +63,7 @@ def to_command(
     try:
         # None when the source gave no instant: inbound_command then derives none either
         key = inbound_key(report.source, report.external_id, state, report.key_instant)
-        return inbound_command(event, at=at, idempotency_key=key)
+        return with_thresholds(inbound_command(event, at=at, idempotency_key=key), settings)
     except InputError as error:
         where = f"{report.path}." if report.path else ""
         raise InputError(where + _vendor_name(report, error.field), error.message) from None
@@ -74,7 +75,7 @@ def commands_for(
     """Parse and map one decoded body of receiver ``kind``: alertmanager, grafana, pagerduty
     or inbound (the generic event, or a list of them)."""
     if kind == "inbound":
-        return _generic(payload, at)
+        return _generic(payload, settings, at)
     reports: Sequence[AlertReport]
     if kind == "alertmanager":
         reports = parse_alertmanager(payload)
@@ -87,16 +88,27 @@ def commands_for(
     return [to_command(r, settings, at=at) for r in reports]
 
 
-def _generic(payload: object, at: datetime | None) -> list[IngestInbound]:
+def with_thresholds(command: IngestInbound, settings: MonitoringSettings) -> IngestInbound:
+    """The settings' flapping and storm thresholds on the command: the core decides both
+    (docs/inbound.md), the adapter's settings say when."""
+    return replace(command, **{name: getattr(settings, name) for name in THRESHOLDS})
+
+
+def _generic(
+    payload: object, settings: MonitoringSettings, at: datetime | None
+) -> list[IngestInbound]:
+    def command(item: Any) -> IngestInbound:
+        return with_thresholds(inbound_command(item, at=at), settings)
+
     if isinstance(payload, list):
         commands = []
         for i, item in enumerate(payload):
             try:
-                commands.append(inbound_command(item, at=at))
+                commands.append(command(item))
             except InputError as error:
                 raise InputError(f"[{i}].{error.field}", error.message) from None
         return commands
-    return [inbound_command(payload, at=at)]  # type: ignore[arg-type]  # refused if not a dict
+    return [command(payload)]
 
 
 def _details(report: AlertReport) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import parse_impact, parse_urgency
+from opsledger.core.inbound import THRESHOLD_FIELDS
 
 PREFIX = "OPSLEDGER_MONITORING_"
 #: The receivers, each a source with its own secrets: the path under /hooks/monitoring.
@@ -33,6 +34,8 @@ DEFAULT_SEVERITY: Mapping[str, tuple[str, str]] = MappingProxyType(
         "info": ("low", "low"),
     }
 )
+#: The flapping and storm settings, passed on with every inbound command.
+THRESHOLDS = THRESHOLD_FIELDS
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
@@ -71,6 +74,14 @@ class MonitoringSettings:
     #: labels read for a configuration item, used as ``ci`` only when they hold a CI number
     ci_labels: tuple[str, ...] = ("ci", "instance")
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    #: flapping: this many open/resolve changes of one alert within flap_window_s seconds
+    #: suspend its incident's auto-resolve (0: off)
+    flap_changes: int = 0
+    flap_window_s: int = 3600
+    #: storms: more incidents than this from one source within storm_window_s seconds are
+    #: linked to one parent incident (0: off)
+    storm_threshold: int = 0
+    storm_window_s: int = 300
 
     def __post_init__(self) -> None:
         if self.resolve_rule not in RESOLVE_RULES:
@@ -89,6 +100,15 @@ class MonitoringSettings:
             raise InputError(f"sources.{unknown[0]}", f"not one of {', '.join(SOURCES)}")
         if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1024:
             raise InputError("max_body_bytes", "must be an integer of at least 1024")
+        for name in THRESHOLDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(name, "must be a whole number, 0 or more")
+        if self.flap_changes == 1:
+            raise InputError("flap_changes", "must be 0 (off) or at least 2")
+        for name in ("flap_window_s", "storm_window_s"):
+            if getattr(self, name) < 1:
+                raise InputError(name, "must be at least 1 second")
 
     def auth(self, source: str) -> SourceAuth:
         return self.sources.get(source, SourceAuth())
@@ -122,18 +142,19 @@ class MonitoringSettings:
         for name in ("default_severity", "resolve_rule"):
             if name in values and not isinstance(values[name], str):
                 raise InputError(name, "must be a string")
-        if "max_body_bytes" in values and (
-            isinstance(values["max_body_bytes"], bool)
-            or not isinstance(values["max_body_bytes"], int)
-        ):
-            raise InputError("max_body_bytes", "must be an integer")
+        for name in ("max_body_bytes", *THRESHOLDS):
+            if name in values and (
+                isinstance(values[name], bool) or not isinstance(values[name], int)
+            ):
+                raise InputError(name, "must be an integer")
         return cls(**values)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MonitoringSettings:
         """``OPSLEDGER_MONITORING_CONFIG`` (a JSON file) first, then single variables over it:
         ``ENABLED``, ``RESOLVE_RULE``, ``DEFAULT_SEVERITY``, ``MAX_BODY_BYTES``, ``SEVERITY``
-        (JSON), and per source ``<SOURCE>_TOKEN`` and ``<SOURCE>_HMAC_SECRET``."""
+        (JSON), ``FLAP_CHANGES``, ``FLAP_WINDOW_S``, ``STORM_THRESHOLD``, ``STORM_WINDOW_S``,
+        and per source ``<SOURCE>_TOKEN`` and ``<SOURCE>_HMAC_SECRET``."""
         env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         path = env.get(PREFIX + "CONFIG", "").strip()
@@ -147,11 +168,13 @@ class MonitoringSettings:
         ):
             if PREFIX + suffix in env:
                 data[name] = env[PREFIX + suffix].strip()
-        if PREFIX + "MAX_BODY_BYTES" in env:
-            text = env[PREFIX + "MAX_BODY_BYTES"].strip()
-            if not text.isdigit():
-                raise InputError(PREFIX + "MAX_BODY_BYTES", "must be a whole number of bytes")
-            data["max_body_bytes"] = int(text)
+        for name in ("max_body_bytes", *THRESHOLDS):
+            variable = PREFIX + name.upper()
+            if variable in env:
+                text = env[variable].strip()
+                if not text.isascii() or not text.isdigit():
+                    raise InputError(variable, "must be a whole number")
+                data[name] = int(text)
         if PREFIX + "SEVERITY" in env:
             try:
                 data["severity"] = json.loads(env[PREFIX + "SEVERITY"])

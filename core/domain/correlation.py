@@ -2,13 +2,14 @@
 
 One aggregate per (source, external id), its id derived from that pair, so that two first
 deliveries racing each other collide on version 1 and the loser, retried, sees the winner's
-ticket. It remembers every ticket the key was linked to, in order; the current one is the last.
+ticket. It remembers every ticket the key was linked to, in order; the current one is the last,
+and, when flapping is watched, the recent instants its state changed between open and resolve.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -49,6 +50,10 @@ class Correlation(Aggregate):
         self.source = source
         self.external_id = external_id
         self.tickets: list[str] = []
+        #: the last open or resolve the source reported (a correlation starts with an open)
+        self.reported = InboundState.OPEN.value
+        #: instants of the recent changes between open and resolve, within the flap window
+        self.changes: list[datetime] = []
 
     @property
     def ticket(self) -> str | None:
@@ -88,3 +93,26 @@ class Correlation(Aggregate):
         timestamp: datetime,
     ) -> None:
         self.tickets.append(ticket)
+
+    def report_state(
+        self, state: InboundState, *, window_s: int, keep: int, actor: str, at: datetime
+    ) -> bool:
+        """Remember an open after a resolve, or a resolve after an open: True when it was one.
+
+        Only the last ``keep`` changes within ``window_s`` seconds of this one are kept, all
+        that flapping (``keep`` changes within the window) needs to be decided.
+        """
+        if state not in (InboundState.OPEN, InboundState.RESOLVE) or state == self.reported:
+            return False
+        self._state_changed(
+            state=state.value, window_s=window_s, keep=keep, actor=actor, timestamp=at
+        )
+        return True
+
+    @event("CorrelationStateChanged")
+    def _state_changed(
+        self, state: str, window_s: int, keep: int, actor: str, timestamp: datetime
+    ) -> None:
+        since = timestamp - timedelta(seconds=window_s)
+        recent = [t for t in self.changes if t > since] + [timestamp]
+        self.reported, self.changes = state, recent[-keep:]

@@ -466,6 +466,43 @@ class Ticket(SlaClocks):
     ) -> None:
         self.occurrence_count, self.last_seen = count, last_seen
 
+    @property
+    def auto_resolve_suspended(self) -> bool:
+        """Flapping was detected since the ticket last (re)opened: a source's resolve only
+        annotates it. An agent's resolve ends that; a later reopen starts afresh."""
+        flapping = vars(self).get("flapping")
+        return (
+            flapping is not None and self.is_open and flapping["reopen_count"] == self.reopen_count
+        )
+
+    def record_flapping(
+        self, *, source: str, changes: int, window_s: int, actor: str, at: datetime
+    ) -> None:
+        """The source's state for this ticket changed ``changes`` times within ``window_s``
+        seconds: recorded once, and auto-resolve is suspended until an agent resolves it."""
+        if not self.is_open:
+            raise self._refuse("record_flapping", "only an open ticket can be flapping")
+        if not self.auto_resolve_suspended:
+            self._flapping_detected(
+                source=_text("source", source, limit=200),
+                changes=changes,
+                window_s=window_s,
+                actor=actor,
+                timestamp=at,
+            )
+
+    @event("FlappingDetected")
+    def _flapping_detected(
+        self, source: str, changes: int, window_s: int, actor: str, timestamp: datetime
+    ) -> None:
+        self.flapping = {
+            "source": source,
+            "changes": changes,
+            "window_s": window_s,
+            "detected_at": timestamp,
+            "reopen_count": self.reopen_count,
+        }
+
     # -- views ---------------------------------------------------------------
 
     def as_dict(self) -> dict[str, Any]:
