@@ -28,6 +28,8 @@ DEFAULT_KINDS: tuple[str, ...] = ("incident",)
 UNSET = "(none)"
 SOLVED_WITHIN = timedelta(hours=24)
 SOLVED_TARGET = 0.80
+#: the channels (and external reference systems) of incidents a monitoring source reported
+MONITORING_SOURCES = frozenset({"alertmanager", "grafana", "pagerduty"})
 #: Backlog age buckets: label and exclusive upper bound of the age (None: no bound).
 AGEING: tuple[tuple[str, timedelta | None], ...] = (
     ("<1d", timedelta(days=1)),
@@ -254,6 +256,8 @@ class Kpis(Result):
     changes: Changes
     problems: Problems
     mtbf: Mtbf
+    #: monitoring incidents only: the alert's start (``opened_at``) to the last resolution
+    detected_to_restored: Durations
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,6 +452,12 @@ def _sla(desk: Sequence[_Ticket], window: Window) -> SlaAttainment:
 OUTAGE_PRIORITIES = frozenset({"P1", "P2"})
 
 
+def _monitored(t: _Ticket) -> bool:
+    """An incident a monitoring source reported: its channel, or an external reference."""
+    systems = {t.doc.get("channel"), *t.doc.get("external_systems", ())}
+    return t.kind == "incident" and not MONITORING_SOURCES.isdisjoint(systems)
+
+
 def _is_outage(t: _Ticket) -> bool:
     return t.doc["priority"] in OUTAGE_PRIORITIES or bool(t.doc.get("major"))
 
@@ -548,6 +558,11 @@ def _compute(
             known_errors=sum(1 for t in problems if inside(t.known_error)),
         ),
         mtbf=_mtbf(tickets, window.start, until),
+        detected_to_restored=Durations.of(
+            _us(t.resolved - t.opened)
+            for t in tickets
+            if t.resolved and inside(t.resolved) and _monitored(t)
+        ),
     )
 
 

@@ -192,6 +192,8 @@ def ticket_facts(ticket: Ticket, previous: dict[str, Any] | None) -> dict[str, A
         "channel": ticket.channel,
         "state": ticket.state,
         "opened_at": _iso(ticket.opened_at),
+        "received_at": _iso(ticket.received_at),
+        "external_systems": sorted({ref["system"] for ref in ticket.external_refs}),
         "acknowledged_at": _iso(ticket.acknowledged_at),
         "resolved_at": _iso(ticket.resolved_at),
         "first_resolved_at": first_resolved,
@@ -220,11 +222,12 @@ class TicketFacts(ReadModel):
     collections = ("tickets",)
     description = "per-ticket facts (times, counts, SLA outcomes) the KPIs are computed from"
 
-    #: events that change no fact (a warning is not an outcome; a note is not a state)
+    #: events that change no fact (a warning is not an outcome; a note is not a state; an
+    #: external reference does: ``external_systems``)
     IDLE = frozenset(
         {
             "WarningReached", "ClockPaused", "WorkNoteAdded", "PublicCommentAdded",
-            "CustomerReplied", "ExternalReferenceRecorded",
+            "CustomerReplied",
         }
     )  # fmt: skip
 

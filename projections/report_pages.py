@@ -174,7 +174,10 @@ class _Page:
         table = Table(
             "times", t("times"), [t(c) for c in ("measure", "count", "mean", "median", "p90")]
         )
-        for name in ("mtta", "mttr"):
+        names = ["mtta", "mttr"]
+        if self.r.total.detected_to_restored.count:  # only with monitoring incidents
+            names.append("detected_to_restored")
+        for name in names:
             d: K.Durations = getattr(self.r.total, name)
             key = f"kpis.{name}"
             table.rows.append([

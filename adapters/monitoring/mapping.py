@@ -8,6 +8,8 @@ event itself is ``inbound_command``'s, written once in core/inbound.py.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,7 +25,7 @@ from opsledger.adapters.monitoring.parsers import (
 from opsledger.adapters.monitoring.settings import THRESHOLDS, MonitoringSettings
 from opsledger.core.commands import IngestInbound
 from opsledger.core.domain.errors import InputError
-from opsledger.core.inbound import inbound_command, inbound_key
+from opsledger.core.inbound import EXTERNAL_ID_LIMIT, inbound_command, inbound_key
 
 #: What ``ci`` takes from a label: only a configuration item number. Anything else (a host
 #: name, ``db-1:9100``) stays in the details for a classify hook to look up.
@@ -33,19 +35,31 @@ LINK_ANNOTATIONS = ("runbook_url", "dashboard_url", "dashboard")
 
 
 def to_command(
-    report: AlertReport, settings: MonitoringSettings, *, at: datetime | None = None
+    report: AlertReport,
+    settings: MonitoringSettings,
+    *,
+    at: datetime | None = None,
+    correlation: str | None = None,
+    may_resolve: bool = True,
 ) -> IngestInbound:
-    """The inbound command for one report; an ``InputError`` names the alert's path."""
+    """The inbound command for one report; an ``InputError`` names the alert's path.
+
+    ``correlation`` replaces the report's own id as ``external_id`` (one incident for many
+    alerts); ``may_resolve`` False turns a resolve into a work note (an alert of a group that
+    still fires). The idempotency key stays the alert's own either way, so a resend is a no-op.
+    """
     state = report.state
     description = report.description
-    if state == "resolve" and settings.resolve_rule == "annotate":
+    external_id = report.external_id if correlation is None else correlation
+    if state == "resolve" and (settings.resolve_rule == "annotate" or not may_resolve):
         state = "update"
         when = report.occurred_at.isoformat() if report.occurred_at else "an unknown instant"
-        description = f"{report.source} reports it resolved at {when}"
+        what = "it" if correlation is None else f"alert {report.external_id} ({report.summary})"
+        description = f"{report.source} reports {what} resolved at {when}"
     impact, urgency = settings.impact_urgency(report.severity)
     event: dict[str, Any] = {
         "source": report.source,
-        "external_id": report.external_id,
+        "external_id": external_id,
         "state": state,
         "description": description,
         "details": _details(report),
@@ -82,10 +96,43 @@ def commands_for(
     elif kind == "grafana":
         reports = parse_grafana(payload)
     elif kind == "pagerduty":
-        reports = [parse_pagerduty(payload)]
+        return [to_command(parse_pagerduty(payload), settings, at=at)]
     else:
         raise ValueError(f"unknown receiver {kind!r}")
-    return [to_command(r, settings, at=at) for r in reports]
+    if settings.correlate_by == "fingerprint":
+        return [to_command(r, settings, at=at) for r in reports]
+    keys = [correlation_key(r, settings, payload) for r in reports]
+    if settings.correlate_by == "group":
+        # the group's incident resolves with the group, not with one of its alerts
+        resolved = isinstance(payload, dict) and payload.get("status") == "resolved"
+        may_resolve = [resolved] * len(reports)
+    else:
+        # a key still firing in this delivery is not resolved by another alert of it
+        firing = {k for k, r in zip(keys, reports, strict=True) if r.state == "open"}
+        may_resolve = [k not in firing for k in keys]
+    return [
+        to_command(r, settings, at=at, correlation=k, may_resolve=m)
+        for r, k, m in zip(reports, keys, may_resolve, strict=True)
+    ]
+
+
+def correlation_key(report: AlertReport, settings: MonitoringSettings, payload: object) -> str:
+    """The incident an Alertmanager or Grafana alert reports on, per ``correlate_by``:
+    the webhook's ``groupKey``, or ``labels:`` and the named labels' values as JSON (a
+    missing label is null). One longer than an external id may be is hashed."""
+    labels = settings.correlation_labels
+    if labels:
+        values = {name: report.labels.get(name) for name in labels}
+        key = "labels:" + json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    else:
+        group_key = payload.get("groupKey") if isinstance(payload, dict) else None
+        if not isinstance(group_key, str) or not group_key.strip():
+            raise InputError("groupKey", "is required by correlate_by group: a non-empty string")
+        key = group_key.strip()
+    if len(key) > EXTERNAL_ID_LIMIT:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        key = key.partition(":")[0] + ":sha256:" + digest if labels else "sha256:" + digest
+    return key
 
 
 def with_thresholds(command: IngestInbound, settings: MonitoringSettings) -> IngestInbound:

@@ -22,6 +22,9 @@ PREFIX = "OPSLEDGER_MONITORING_"
 #: The receivers, each a source with its own secrets: the path under /hooks/monitoring.
 SOURCES = ("alertmanager", "grafana", "pagerduty", "inbound")
 RESOLVE_RULES = ("resolve", "annotate")
+#: Alertmanager/Grafana correlation: per alert, per webhook group, or ``labels:<l1>,<l2>``.
+CORRELATE_BY = ("fingerprint", "group")
+LABELS_PREFIX = "labels:"
 #: A group of 1,000 Alertmanager alerts is about 1.5 MB; the API's 1 MiB is too small.
 DEFAULT_MAX_BODY_BYTES = 8 * 1_048_576
 #: severity -> (impact, urgency); issue 9's defaults.
@@ -69,6 +72,9 @@ class MonitoringSettings:
     default_severity: str = "warning"
     #: what a resolved alert does: resolve the incident, or only add a work note
     resolve_rule: str = "resolve"
+    #: what one incident stands for (Alertmanager and Grafana): ``fingerprint`` (one alert),
+    #: ``group`` (the webhook's groupKey) or ``labels:<l1>,<l2>`` (those labels' values)
+    correlate_by: str = "fingerprint"
     #: labels read for the service, first present wins
     service_labels: tuple[str, ...] = ("service", "job")
     #: labels read for a configuration item, used as ``ci`` only when they hold a CI number
@@ -88,6 +94,7 @@ class MonitoringSettings:
             raise InputError(
                 "resolve_rule", f"{self.resolve_rule!r} is not one of resolve, annotate"
             )
+        _ = self.correlation_labels  # refuses a bad correlate_by, naming it
         for name, (impact, urgency) in self.severity.items():
             parse_impact(impact)
             parse_urgency(urgency)
@@ -109,6 +116,25 @@ class MonitoringSettings:
         for name in ("flap_window_s", "storm_window_s"):
             if getattr(self, name) < 1:
                 raise InputError(name, "must be at least 1 second")
+
+    @property
+    def correlation_labels(self) -> tuple[str, ...]:
+        """The label names of a ``labels:`` rule; () for ``fingerprint`` and ``group``."""
+        rule = self.correlate_by
+        if not isinstance(rule, str):
+            raise InputError("correlate_by", "must be a string")
+        if rule in CORRELATE_BY:
+            return ()
+        if not rule.startswith(LABELS_PREFIX):
+            raise InputError(
+                "correlate_by", f"{rule!r} is not fingerprint, group or labels:<l1>,<l2>"
+            )
+        names = tuple(name.strip() for name in rule[len(LABELS_PREFIX) :].split(","))
+        if not all(names):
+            raise InputError("correlate_by", "labels: needs label names separated by commas")
+        if len(set(names)) != len(names):
+            raise InputError("correlate_by", "names a label twice")
+        return names
 
     def auth(self, source: str) -> SourceAuth:
         return self.sources.get(source, SourceAuth())
@@ -139,7 +165,7 @@ class MonitoringSettings:
                 if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
                     raise InputError(name, "must be a list of label names")
                 values[name] = tuple(labels)
-        for name in ("default_severity", "resolve_rule"):
+        for name in ("default_severity", "resolve_rule", "correlate_by"):
             if name in values and not isinstance(values[name], str):
                 raise InputError(name, "must be a string")
         for name in ("max_body_bytes", *THRESHOLDS):
@@ -152,9 +178,9 @@ class MonitoringSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MonitoringSettings:
         """``OPSLEDGER_MONITORING_CONFIG`` (a JSON file) first, then single variables over it:
-        ``ENABLED``, ``RESOLVE_RULE``, ``DEFAULT_SEVERITY``, ``MAX_BODY_BYTES``, ``SEVERITY``
-        (JSON), ``FLAP_CHANGES``, ``FLAP_WINDOW_S``, ``STORM_THRESHOLD``, ``STORM_WINDOW_S``,
-        and per source ``<SOURCE>_TOKEN`` and ``<SOURCE>_HMAC_SECRET``."""
+        ``ENABLED``, ``RESOLVE_RULE``, ``CORRELATE_BY``, ``DEFAULT_SEVERITY``, ``MAX_BODY_BYTES``,
+        ``SEVERITY`` (JSON), ``FLAP_CHANGES``, ``FLAP_WINDOW_S``, ``STORM_THRESHOLD``,
+        ``STORM_WINDOW_S``, and per source ``<SOURCE>_TOKEN`` and ``<SOURCE>_HMAC_SECRET``."""
         env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         path = env.get(PREFIX + "CONFIG", "").strip()
@@ -164,6 +190,7 @@ class MonitoringSettings:
             data["enabled"] = _flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
         for suffix, name in (
             ("RESOLVE_RULE", "resolve_rule"),
+            ("CORRELATE_BY", "correlate_by"),
             ("DEFAULT_SEVERITY", "default_severity"),
         ):
             if PREFIX + suffix in env:

@@ -611,3 +611,42 @@ def test_a_month_outside_the_calendar_is_refused_naming_the_option(label: str) -
     with pytest.raises(InputError) as caught:
         K.month(label)
     assert caught.value.field == "month"
+
+
+def test_detected_to_restored_counts_monitoring_incidents_from_the_alert_start(
+    engine: Engine,
+) -> None:
+    def alert(source: str, key: str, started: datetime, received: datetime) -> str:
+        return engine.ingest(
+            source, key, "open", summary="disk", occurred_at=started, at=received
+        ).number
+
+    a = alert("alertmanager", "fp-a", mar(4, 8, 50), mar(4, 9))  # opened 08:50, received 09:00
+    engine.ingest("alertmanager", "fp-a", "resolve", at=mar(4, 10))  # 08:50 -> 10:00: 4,200 s
+    alert("pagerduty", "dk-b", mar(5, 9), mar(5, 9, 2))
+    engine.ingest("pagerduty", "dk-b", "resolve", at=mar(5, 11))  # 7,200 s
+    c_ = incident(engine, mar(6, 9))  # opened by hand, then tied to a Grafana alert
+    engine.execute(
+        c.RecordExternalReference(ticket=c_, system="grafana", reference="g-1", at=mar(6, 9, 5))
+    )
+    engine.resolve(c_, "fixed", at=mar(6, 9, 30))  # 1,800 s
+    d = incident(engine, mar(7, 9))  # no monitoring source: in MTTR only
+    engine.resolve(d, "fixed", at=mar(7, 10))  # 3,600 s
+    alert("alertmanager", "fp-e", mar(8, 9), mar(8, 9))  # still firing: in neither
+    alert("grafana", "fp-g", mar(31, 23), mar(31, 23))
+    engine.ingest("grafana", "fp-g", "resolve", at=datetime(2024, 4, 1, 1, tzinfo=UTC))
+    facts = facts_of(engine)
+    doc = next(f for f in facts if f["number"] == a)
+    assert (doc["opened_at"], doc["received_at"]) == (
+        mar(4, 8, 50).isoformat(),
+        mar(4, 9).isoformat(),
+    )
+    k = month_kpis(facts)
+    # 4,200 + 7,200 + 1,800 = 13,200 / 3 = 4,400; median 4,200; p90 rank ceil(2.7) = 3: 7,200
+    assert k.detected_to_restored == K.Durations(3, 4400.0, 4200.0, 7200.0)
+    # MTTR reads the same opened_at: A, B, C and D: 16,800 / 4 = 4,200
+    assert (k.mttr.count, k.mttr.mean_s) == (4, 4200.0)
+    # the Grafana alert of 23:00 on 31 March resolved at 01:00 on 1 April: April's, 7,200 s
+    assert month_kpis(facts, APRIL).detected_to_restored == K.Durations(1, 7200.0, 7200.0, 7200.0)
+    assert month_kpis(facts, FEB).detected_to_restored.count == 0
+    assert k.to_dict()["detected_to_restored"]["mean_s"] == 4400.0

@@ -501,3 +501,20 @@ def test_report_command_writes_each_format_and_names_bad_input(
         assert code == 2 and err.startswith(f"opsledger: error: {field}:"), (argv, err)
     code, _, err = run_cli(["report", "--db", str(tmp_path / "missing.db")], capsys)
     assert code == 3, err
+
+
+def test_detected_to_restored_is_shown_only_with_monitoring_incidents(engine: Engine) -> None:
+    hand_month(engine)
+    assert (
+        "kpis.detected_to_restored.count"
+        not in Page(generate(engine, MARCH, as_of=APRIL_1)).figures
+    )
+    # an alert that started at 08:00, reached us at 08:30 and was restored at 10:00: 2 h
+    engine.ingest("alertmanager", "fp-1", "open", summary="disk", occurred_at=at(3, 12, 8),
+                  at=at(3, 12, 8, 30))  # fmt: skip
+    engine.ingest("alertmanager", "fp-1", "resolve", at=at(3, 12, 10))
+    page = Page(generate(engine, MARCH, as_of=APRIL_1))
+    assert page.one("kpis.detected_to_restored.count") == "1"
+    assert page.one("kpis.detected_to_restored.mean_s") == "2.0 h"
+    assert page.one("kpis.detected_to_restored.median_s") == "2.0 h"
+    assert "从告警到恢复" in generate(engine, MARCH, lang="zh", as_of=APRIL_1)
