@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Recording
 from opsledger.core.clock import ensure_utc
 from opsledger.core.domain.errors import InputError
-from opsledger.core.domain.records import RecordKind, record_id
+from opsledger.core.domain.records import DOMAIN_TOPICS, RecordKind, record_id
 from opsledger.core.domain.sla import SlaPolicy
 from opsledger.core.domain.ticket import Ticket
 from opsledger.core.policies import POLICY_BOOK_ID, OverridePolicies, PolicyBook, PolicyView
@@ -30,8 +30,6 @@ TICKET_KINDS = (
     RecordKind.PROBLEM,
     RecordKind.CHANGE,
 )
-#: Where the events of tickets and configuration items come from (their topics' prefix).
-DOMAIN_TOPICS = "opsledger.core.domain."
 #: Another process may define a policy; re-read the book at most this often (seconds).
 POLICY_REFRESH = 5.0
 

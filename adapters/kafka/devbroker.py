@@ -89,11 +89,24 @@ def wait_until_ready(
     return why
 
 
-def _tail(path: Path, lines: int = 20) -> str:
+def tail(path: Path, lines: int = 20) -> str:
+    """The end of a peer's log, for an error message saying why it did not start."""
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
+    """Terminate a peer process, killing it if it does not exit in time (idempotent)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)
 
 
 class DevBroker:
@@ -147,18 +160,11 @@ class DevBroker:
                 break
         raise BrokerUnavailable(
             f"tansu did not become ready on {bootstrap} within {READY_TIMEOUT_S:.0f} s ({why}); "
-            f"log {log}:\n{_tail(log)}"
+            f"log {log}:\n{tail(log)}"
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
     def __enter__(self) -> DevBroker:
         return self

@@ -24,14 +24,13 @@ from eventsourcing.persistence import Notification, ProcessRecorder, Tracking
 from kafka import KafkaProducer
 from opsledger.adapters.kafka.config import KafkaConfig
 from opsledger.adapters.kafka.envelope import Envelope, encode
+from opsledger.core.domain.records import DOMAIN_TOPICS
 
 if TYPE_CHECKING:
     from opsledger.core.engine import Engine
 
 log = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 30.0
-#: Topics of the events that belong to numbered records (tickets and configuration items).
-RECORD_TOPICS = "opsledger.core.domain."
 #: What is published by default: the tickets', CIs' and SLA policies' events. The engine's
 #: bookkeeping (number counters, idempotency records, inbound correlations) stays in the
 #: store, where the audit tools read it; ``everything=True`` publishes it too.
@@ -136,7 +135,7 @@ class Publisher:
 
     def _number(self, n: Notification, state: dict[str, Any]) -> str | None:
         """The ticket or CI number an event belongs to (remembered from its first event)."""
-        if not n.topic.startswith(RECORD_TOPICS):
+        if not n.topic.startswith(DOMAIN_TOPICS):
             return None
         oid = cast(UUID, n.originator_id)
         if isinstance(state.get("number"), str):

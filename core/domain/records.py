@@ -74,6 +74,11 @@ def normalise_number(text: str, field: str = "ticket") -> str:
     return format_number(kind, sequence)
 
 
+#: The prefix of every domain event's topic (tickets, configuration items and the domain's
+#: own bookkeeping aggregates): what log readers filter on before loading a record.
+DOMAIN_TOPICS = "opsledger.core.domain."
+
+
 @lru_cache(maxsize=65_536)  # a pure function, asked for on every load
 def record_id(number: str) -> UUID:
     """The aggregate id of a numbered record: a pure function of its canonical number."""

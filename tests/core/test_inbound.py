@@ -40,8 +40,8 @@ from opsledger import (
     Outcome,
     Settings,
 )
+from tests.conftest import T0
 
-T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday morning
 M, H, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 WINDOW = timedelta(days=7)  # Settings' default reopen window
 OPEN = {"new", "assigned", "in_progress", "on_hold"}
@@ -53,11 +53,6 @@ POLICY = {
         for p in ("P1", "P2", "P3", "P4")
     },
 }
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
 
 
 @pytest.fixture

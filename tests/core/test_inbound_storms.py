@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,16 +22,11 @@ from opsledger.core.commands import IngestInbound
 from opsledger.core.domain.records import RecordKind
 
 from opsledger import Engine, FixedClock, InputError, NotFoundError, Outcome, Settings
+from tests.conftest import T0
 
-T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
 CLEARED = "alertmanager reports it cleared; auto-resolve suspended: flapping"
 FLAP = {"flap_changes": 4, "flap_window_s": 3600}
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(T0)
 
 
 @pytest.fixture

@@ -23,9 +23,8 @@ from opsledger.core.domain.records import RecordKind
 
 from opsledger import Engine, Settings
 from tests.dashboard.conftest import serve
-from tests.monitoring.alertmanager import run_alertmanager
-from tests.monitoring.test_alertmanager_end_to_end import alert, wait_until
-from tests.monitoring.test_monitoring_receivers import AM_TOKEN, MONITORING, PD_TOKEN
+from tests.monitoring.test_alertmanager_end_to_end import alert, notifying, wait_until
+from tests.monitoring.test_monitoring_receivers import MONITORING
 
 
 def test_alerts_reach_incidents_through_the_kafka_worker(
@@ -44,13 +43,7 @@ def test_alerts_reach_incidents_through_the_kafka_worker(
     opened = lambda: back.last_number(RecordKind.INCIDENT)  # noqa: E731
     try:
         with serve(app) as base:
-            manager = run_alertmanager(
-                tmp_path,
-                webhook_url=f"{base}/hooks/monitoring/alertmanager",
-                pagerduty_url=f"{base}/hooks/monitoring/v2/enqueue",
-                bearer_token=AM_TOKEN,
-                pagerduty_bearer_token=PD_TOKEN,
-            )
+            manager = notifying(tmp_path, base)
             try:
                 started = datetime.now(UTC).replace(microsecond=0)
                 manager.post_alerts([alert("db-1", started)])

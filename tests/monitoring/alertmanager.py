@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Any
 
 import pytest
-from opsledger.adapters.kafka.devbroker import free_port
+from opsledger.adapters.kafka.devbroker import free_port, stop_process, tail
 
 from tests.conftest import in_ci
 
@@ -117,13 +117,6 @@ def _json_default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 class AlertmanagerProcess:
     """A running Alertmanager; use as a context manager, or call :meth:`stop`."""
 
@@ -188,14 +181,7 @@ class AlertmanagerProcess:
         return f"/-/ready did not answer 200 within {timeout_s:.0f} s"
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
     def __enter__(self) -> AlertmanagerProcess:
         return self
@@ -273,4 +259,4 @@ def run_alertmanager(
         am.stop()
         if "address already in use" not in log.read_text(errors="replace"):
             break
-    raise AlertmanagerUnavailable(f"alertmanager did not start ({why}); log {log}:\n{_tail(log)}")
+    raise AlertmanagerUnavailable(f"alertmanager did not start ({why}); log {log}:\n{tail(log)}")

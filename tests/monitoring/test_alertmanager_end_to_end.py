@@ -21,7 +21,7 @@ from opsledger.core.domain.records import RecordKind
 
 from opsledger import Engine, Settings
 from tests.dashboard.conftest import serve
-from tests.monitoring.alertmanager import run_alertmanager
+from tests.monitoring.alertmanager import AlertmanagerProcess, run_alertmanager
 from tests.monitoring.test_monitoring_receivers import AM_TOKEN, MONITORING, PD_TOKEN
 
 
@@ -46,6 +46,17 @@ def alert(instance: str, starts: datetime, **labels: str) -> dict[str, Any]:
     }
 
 
+def notifying(tmp_path: Path, base: str) -> AlertmanagerProcess:
+    """Alertmanager whose webhook and PagerDuty receivers point at the app at ``base``."""
+    return run_alertmanager(
+        tmp_path,
+        webhook_url=f"{base}/hooks/monitoring/alertmanager",
+        pagerduty_url=f"{base}/hooks/monitoring/v2/enqueue",
+        bearer_token=AM_TOKEN,
+        pagerduty_bearer_token=PD_TOKEN,
+    )
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Engine, str]]:
     engine = Engine(Settings(db_path=str(tmp_path / "events.db")))  # real time: alerts are
@@ -60,13 +71,7 @@ def test_alerts_open_deduplicate_and_resolve_incidents(
     served: tuple[Engine, str], tmp_path: Path
 ) -> None:
     engine, base = served
-    manager = run_alertmanager(
-        tmp_path,
-        webhook_url=f"{base}/hooks/monitoring/alertmanager",
-        pagerduty_url=f"{base}/hooks/monitoring/v2/enqueue",
-        bearer_token=AM_TOKEN,
-        pagerduty_bearer_token=PD_TOKEN,
-    )
+    manager = notifying(tmp_path, base)
     opened = lambda: engine.last_number(RecordKind.INCIDENT)  # noqa: E731
     try:
         started = datetime.now(UTC).replace(microsecond=0)
