@@ -132,6 +132,26 @@ _SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"customer satisfaction {d.get('score')}/5" + _then(d.get("comment"))
     ),
     "ComplaintRecorded": lambda d: f"complaint recorded: {_line(d.get('text'))}",
+    "MailReceived": lambda d: (
+        ("out-of-office reply" if d.get("kind") == "out_of_office" else "mail received")
+        + f" from {d.get('sender')}: {_line(d.get('subject'))} ({d.get('message_id')}"
+        + (f", {len(d['attachments'])} attachment(s)" if d.get("attachments") else "")
+        + ")"
+    ),
+    "NotificationRecorded": lambda d: (
+        f"notification {d.get('template')} {d.get('outcome')}"
+        + (f" to {', '.join(d['recipients'])}" if d.get("recipients") else "")
+        + (f" ({d['message_id']})" if d.get("message_id") else "")
+        + _why("reason: ", d.get("reason"))
+    ),
+    "CallbackRequested": lambda d: f"satisfaction call-back requested from {d.get('group')}",
+    "CallbackRecorded": lambda d: (
+        "call-back: customer "
+        + ("reached" if d.get("reached") else "not reached")
+        + (f", score {d['score']}/5" if d.get("score") is not None else "")
+        + (", complaint" if d.get("complaint") else "")
+        + _then(d.get("comment"))
+    ),
     "OccurrenceRecorded": lambda d: (
         f"occurrence #{d.get('count')} reported by {d.get('source')}"
         + (f" (happened {utc_text(d['occurred_at'])})" if d.get("occurred_at") else "")

@@ -68,11 +68,7 @@ class TypedMapper(Mapper[Any]):
                 if isinstance(value, str):
                     event_state[name] = datetime.fromisoformat(value)
             if issubclass(cls, Snapshot):
-                # eventsourcing's own bookkeeping instants inside the snapshotted state
-                for name in ("_created_on", "_modified_on"):
-                    value = event_state["state"].get(name)
-                    if isinstance(value, str):
-                        event_state["state"][name] = datetime.fromisoformat(value)
+                _restore_snapshot_instants(event_state)
         except Exception as e:
             msg = (
                 f"Failed to deserialise state of stored event with topic '{stored_event.topic}', "
@@ -91,3 +87,19 @@ class TypedMapper(Mapper[Any]):
         domain_event = object.__new__(cls)
         object.__setattr__(domain_event, "__dict__", event_state)
         return cast(DomainEventProtocol[Any], domain_event)
+
+
+def _restore_snapshot_instants(event_state: dict[str, Any]) -> None:
+    """Datetimes inside a snapshotted aggregate's state: eventsourcing's bookkeeping instants
+    and those the aggregate names in ``snapshot_instants`` (single values or lists)."""
+    state = event_state["state"]
+    names: tuple[str, ...] = ("_created_on", "_modified_on")
+    topic = event_state.get("topic")
+    if isinstance(topic, str):
+        names += tuple(getattr(resolve_topic(topic), "snapshot_instants", ()))
+    for name in names:
+        value = state.get(name)
+        if isinstance(value, str):
+            state[name] = datetime.fromisoformat(value)
+        elif isinstance(value, list):
+            state[name] = [datetime.fromisoformat(v) if isinstance(v, str) else v for v in value]

@@ -33,10 +33,12 @@ from opsledger.core.chain import ChainReport
 from opsledger.core.clock import Clock, SystemClock, ensure_utc
 from opsledger.core.codec import OrjsonTranscoder, TypedMapper
 from opsledger.core.commands import Command
+from opsledger.core.domain.correlation import Correlation
 from opsledger.core.domain.errors import ConflictError, InputError, NotFoundError
 from opsledger.core.domain.priority import PriorityMatrix
 from opsledger.core.domain.records import LedgerRecord, RecordKind, format_number, record_id
 from opsledger.core.domain.records import normalise_number as _normalise
+from opsledger.core.domain.storms import SourceActivity
 from opsledger.core.idempotency import CommandRecord, command_record_id
 from opsledger.core.numbering import TicketCounter, counter_id
 from opsledger.core.persistence import LedgerRepository, verify_recorder
@@ -54,7 +56,13 @@ class Ledger(Application[UUID]):
     """eventsourcing application: orjson codec, chained process recorder, counter snapshots."""
 
     name = "opsledger"
-    snapshotting_intervals = {TicketCounter: 250}  # noqa: RUF012 (eventsourcing's API)
+    # Counters, correlations and source activity take an event per ticket or per report for
+    # ever: snapshots keep loading them cheap however long a source has been reporting.
+    snapshotting_intervals = {  # noqa: RUF012 (eventsourcing's API)
+        TicketCounter: 250,
+        Correlation: 100,
+        SourceActivity: 100,
+    }
 
     def construct_mapper(self) -> TypedMapper:
         return TypedMapper(transcoder=OrjsonTranscoder())

@@ -25,6 +25,8 @@ from opsledger.core.domain.priority import parse_impact, parse_urgency
 INBOUND_KINDS = ("incident", "service_request", "problem")
 SOURCE_LIMIT = 100
 EXTERNAL_ID_LIMIT = 1_000
+#: at most this many names to look a configuration item up by
+CI_NAMES_LIMIT = 20
 #: JSON nesting deeper than this in ``details`` is refused rather than walked.
 DETAILS_DEPTH = 32
 #: Bounds of the flapping and storm settings: the aggregates keep that many instants.
@@ -38,7 +40,7 @@ class InboundField:
     """One key of the inbound JSON event: its JSON type, whether it must be there, its meaning."""
 
     name: str
-    type: str  # text, optional text, instant, boolean, object
+    type: str  # text, optional text, instant, boolean, object, text list
     required: bool
     doc: str
 
@@ -62,6 +64,11 @@ INBOUND_FIELDS: tuple[InboundField, ...] = (
     InboundField("urgency", "text", False, "high, medium (default) or low"),
     InboundField("service", "optional text", False, "the affected service"),
     InboundField("ci", "optional text", False, "a configuration item number, e.g. CI-000042"),
+    InboundField(
+        "ci_names", "text list", False,
+        "names to look a configuration item up by when ci is not given, e.g. an alert's "
+        "instance or job: the first that names exactly one CI not retired is used",
+    ),
     InboundField("reporter", "text", False, "who reported it (default: the actor)"),
     InboundField("customer", "optional text", False, "the customer it concerns"),
     InboundField(
@@ -133,6 +140,10 @@ def _typed(spec: InboundField, value: Any) -> Any:
         if not isinstance(value, bool):
             raise InputError(spec.name, "must be true or false")
         return value
+    if spec.type == "text list":
+        if not isinstance(value, list):
+            raise InputError(spec.name, "must be a JSON array of strings")
+        return tuple(value)
     if spec.type == "object":
         if not isinstance(value, dict):
             raise InputError(spec.name, "must be a JSON object")
@@ -181,6 +192,11 @@ def validate_inbound(cmd: IngestInbound) -> InboundState:
     for name in ("service", "ci", "customer"):
         if getattr(cmd, name) is not None and not isinstance(getattr(cmd, name), str):
             raise InputError(name, "must be a string or null")
+    if not isinstance(cmd.ci_names, tuple | list) or len(cmd.ci_names) > CI_NAMES_LIMIT:
+        raise InputError("ci_names", f"must be a list of at most {CI_NAMES_LIMIT} names")
+    for i, name in enumerate(cmd.ci_names):
+        if not isinstance(name, str) or not name.strip() or len(name) > EXTERNAL_ID_LIMIT:
+            raise InputError(f"ci_names[{i}]", "must be a non-empty string, not too long")
     if not isinstance(cmd.resolve_code, str) or not cmd.resolve_code.strip():
         raise InputError("resolve_code", "must be a non-empty string")
     if not isinstance(cmd.reopen, bool):

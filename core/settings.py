@@ -23,6 +23,9 @@ class Settings:
     db_path: str = DEFAULT_DB
     database_url: str | None = None
     reopen_window: timedelta = timedelta(days=7)
+    #: where a complaint (a call-back's or a survey's) is routed: its group and assignee
+    complaint_group: str = "service-desk"
+    complaint_assignee: str | None = "service-desk-lead"
     matrix: PriorityMatrix = field(default_factory=PriorityMatrix)
     conflict_retries: int = 50
     #: How far ahead of the engine's clock a command may say it happened. A ticket refuses
@@ -43,6 +46,10 @@ class Settings:
             values["reopen_window"] = timedelta(
                 days=_number(env["OPSLEDGER_REOPEN_WINDOW_DAYS"], "OPSLEDGER_REOPEN_WINDOW_DAYS")
             )
+        if env.get("OPSLEDGER_COMPLAINT_GROUP"):
+            values["complaint_group"] = env["OPSLEDGER_COMPLAINT_GROUP"]
+        if "OPSLEDGER_COMPLAINT_ASSIGNEE" in env:
+            values["complaint_assignee"] = env["OPSLEDGER_COMPLAINT_ASSIGNEE"] or None
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         if settings.database_url is not None:

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from opsledger.core.domain.ci import ConfigurationItem
+from opsledger.core.domain.ci import CiNameIndex, ConfigurationItem, ci_name_id
 from opsledger.core.domain.errors import InputError, NotFoundError
 from opsledger.core.domain.priority import PriorityMatrix
 from opsledger.core.domain.records import LedgerRecord, RecordKind, record_id
@@ -53,6 +53,10 @@ class CommandUnit:
         self.actor = actor
         self.matrix: PriorityMatrix = engine.matrix
         self.reopen_window: timedelta = engine.settings.reopen_window
+        self.complaints_to: tuple[str, str | None] = (
+            engine.settings.complaint_group,
+            engine.settings.complaint_assignee,
+        )
         #: Working copies left by the earlier commands of a batch (see core/batch.py).
         self.workspace: dict[UUID, Aggregate] = workspace if workspace is not None else {}
         self.touched: dict[UUID, Aggregate] = {}
@@ -142,13 +146,25 @@ class CommandUnit:
             rid = record_id(number)
         except InputError:
             return False
-        record = self.touched.get(rid) or self.workspace.get(rid)
-        if record is None:
+        return isinstance(self._peek(rid), ConfigurationItem)
+
+    def ci_named(self, name: str) -> list[ConfigurationItem]:
+        """The CIs registered under ``name``, read through its index without touching either."""
+        index = self._peek(ci_name_id(name))
+        if not isinstance(index, CiNameIndex):
+            return []
+        found = (self._peek(record_id(number)) for number in index.numbers)
+        return [ci for ci in found if isinstance(ci, ConfigurationItem)]
+
+    def _peek(self, aggregate_id: UUID) -> Aggregate | None:
+        """An aggregate as this command sees it, not taken: reading it saves nothing."""
+        found = self.touched.get(aggregate_id) or self.workspace.get(aggregate_id)
+        if found is None:
             try:
-                record = self.engine.app.repository.get(rid)
+                found = self.engine.app.repository.get(aggregate_id)
             except AggregateNotFoundError:
-                return False
-        return isinstance(record, ConfigurationItem)
+                return None
+        return found
 
     def allocate(self, kind: RecordKind) -> str:
         cid = counter_id(kind)

@@ -130,6 +130,7 @@ _INBOUND_TYPES: dict[str, Any] = {
     "instant": Instant | None,
     "boolean": StrictBool,
     "object": dict[str, Any],
+    "text list": list[StrictStr],
 }
 
 

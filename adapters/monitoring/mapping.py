@@ -25,10 +25,15 @@ from opsledger.adapters.monitoring.parsers import (
 from opsledger.adapters.monitoring.settings import THRESHOLDS, MonitoringSettings
 from opsledger.core.commands import IngestInbound
 from opsledger.core.domain.errors import InputError
-from opsledger.core.inbound import EXTERNAL_ID_LIMIT, inbound_command, inbound_key
+from opsledger.core.inbound import (
+    CI_NAMES_LIMIT,
+    EXTERNAL_ID_LIMIT,
+    inbound_command,
+    inbound_key,
+)
 
 #: What ``ci`` takes from a label: only a configuration item number. Anything else (a host
-#: name, ``db-1:9100``) stays in the details for a classify hook to look up.
+#: name, ``db-1:9100``) becomes a name the engine looks the CI up by (``ci_names``).
 CI_NUMBER = re.compile(r"CI-\d{6,}")
 #: Annotation keys that are links, copied into ``details`` under their own name.
 LINK_ANNOTATIONS = ("runbook_url", "dashboard_url", "dashboard")
@@ -72,6 +77,9 @@ def to_command(
             "service": _first(report.labels, settings.service_labels),
             "ci": _ci(report.labels, settings.ci_labels),
         }
+        names = ci_names(report.labels, settings.ci_labels)
+        if names and event["ci"] is None:
+            event["ci_names"] = names
     if report.occurred_at is not None:
         event["occurred_at"] = report.occurred_at.isoformat()
     try:
@@ -189,6 +197,28 @@ def _ci(labels: dict[str, Any], names: Sequence[str]) -> str | None:
         if isinstance(value, str) and CI_NUMBER.fullmatch(value):
             return value
     return None
+
+
+def ci_names(labels: dict[str, Any], names: Sequence[str]) -> list[str]:
+    """Names a CI may be registered under, in label order: each value, and for a
+    ``host:port`` value (Prometheus' ``instance``) the host alone after it."""
+    found: list[str] = []
+    for name in names:
+        value = labels.get(name)
+        if not isinstance(value, str) or not value.strip() or CI_NUMBER.fullmatch(value):
+            continue
+        for candidate in (value.strip(), _host(value.strip())):
+            if candidate and candidate not in found and len(found) < CI_NAMES_LIMIT:
+                found.append(candidate[:EXTERNAL_ID_LIMIT])
+    return found
+
+
+def _host(value: str) -> str | None:
+    """``db-1:9100`` -> ``db-1``; ``[::1]:9100`` -> ``::1``; anything else -> None."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def _vendor_name(report: AlertReport, field: str) -> str:

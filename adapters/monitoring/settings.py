@@ -77,8 +77,9 @@ class MonitoringSettings:
     correlate_by: str = "fingerprint"
     #: labels read for the service, first present wins
     service_labels: tuple[str, ...] = ("service", "job")
-    #: labels read for a configuration item, used as ``ci`` only when they hold a CI number
-    ci_labels: tuple[str, ...] = ("ci", "instance")
+    #: labels read for a configuration item: a CI number is used as it is, any other value
+    #: (and a ``host:port`` value's host) is a name the engine looks the CI up by
+    ci_labels: tuple[str, ...] = ("ci", "instance", "job")
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: flapping: this many open/resolve changes of one alert within flap_window_s seconds
     #: suspend its incident's auto-resolve (0: off)

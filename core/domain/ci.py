@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from uuid import UUID, uuid5
 
-from eventsourcing.domain import event
+from eventsourcing.domain import Aggregate, event
 from opsledger.core.domain.errors import DomainError, InputError
-from opsledger.core.domain.records import LedgerRecord, RecordKind
+from opsledger.core.domain.records import NUMBER_NAMESPACE, LedgerRecord, RecordKind
 
 
 class CIStatus(StrEnum):
@@ -141,3 +143,35 @@ class ConfigurationItem(LedgerRecord):
             opened_by=self.opened_by,
         )
         return data
+
+
+def ci_name_key(name: str) -> str:
+    """A CI name as lookups compare it: case and surrounding spaces do not matter."""
+    return " ".join(name.split()).casefold()
+
+
+def ci_name_id(name: str) -> UUID:
+    return uuid5(NUMBER_NAMESPACE, f"ci-name:{json.dumps(ci_name_key(name), ensure_ascii=False)}")
+
+
+class CiNameIndex(Aggregate):
+    """Which configuration items carry a name, so that an alert's ``instance`` or ``job``
+    label can find its CI without a read model (one aggregate per name: the decision reads
+    it inside the command, as consistent as the CI it points at)."""
+
+    @staticmethod
+    def create_id(name: str) -> UUID:
+        return ci_name_id(name)
+
+    @event("CiNameIndexStarted")
+    def __init__(self, name: str, actor: str, timestamp: datetime) -> None:
+        self.name = ci_name_key(name)
+        self.numbers: list[str] = []
+
+    def add(self, number: str, *, actor: str, at: datetime) -> None:
+        if number not in self.numbers:
+            self._ci_named(number=number, actor=actor, timestamp=at)
+
+    @event("CiNamed")
+    def _ci_named(self, number: str, actor: str, timestamp: datetime) -> None:
+        self.numbers.append(number)

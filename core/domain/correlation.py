@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -40,6 +40,9 @@ def correlation_id(source: str, external_id: str) -> UUID:
 
 class Correlation(Aggregate):
     """The tickets one outside identity was linked to over time."""
+
+    #: datetimes inside the state, restored from a snapshot (core/codec.py)
+    snapshot_instants: ClassVar[tuple[str, ...]] = ("changes",)
 
     @staticmethod
     def create_id(source: str, external_id: str) -> UUID:

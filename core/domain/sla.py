@@ -21,6 +21,8 @@ class Metric(StrEnum):
     RESPONSE = "response"
     RESOLUTION = "resolution"
     UPDATE = "update"
+    #: the satisfaction call-back after a resolution: an OLA of the group that calls back
+    CALLBACK = "callback"
 
 
 class Agreement(StrEnum):
@@ -40,6 +42,7 @@ class Targets:
     response: timedelta | None = None
     resolution: timedelta | None = None
     update: timedelta | None = None
+    callback: timedelta | None = None
 
     def get(self, metric: Metric) -> timedelta | None:
         value: timedelta | None = getattr(self, metric.value)
@@ -164,6 +167,7 @@ class SlaPolicy:
                     "resolution_minutes": minutes(t.resolution),
                     "update_minutes": minutes(t.update),
                 }
+                | ({"callback_minutes": minutes(t.callback)} if t.callback else {})
                 for prio, t in self.targets.items()
             },
         }
@@ -201,6 +205,7 @@ class SlaPolicy:
                 response=_seconds(spec.get("response_minutes"), f"targets.{prio}.response"),
                 resolution=_seconds(spec.get("resolution_minutes"), f"targets.{prio}.resolution"),
                 update=_seconds(spec.get("update_minutes"), f"targets.{prio}.update"),
+                callback=_seconds(spec.get("callback_minutes"), f"targets.{prio}.callback"),
             )
         warnings = _percentages(data.get("warnings", (50, 75, 90)), "warnings")
         return cls(

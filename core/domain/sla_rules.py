@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from opsledger.core.domain.clocks import PolicySource
+from opsledger.core.domain.clocks import SLA_ACTOR, PolicySource
 from opsledger.core.domain.sla import Agreement, Metric, SlaPolicy, choose_sla
 from opsledger.core.domain.ticket import Ticket, TicketState
 
@@ -198,15 +198,43 @@ def react(ticket: Ticket, events: Iterable[Any], policies: PolicySource, at: dat
                     ticket.resume_clock(key, at=at)
         elif name == "Resolved":
             _stop(ticket, _open(ticket), at)
+            _request_callback(ticket, policies, at)
+        elif name == "CallbackRecorded":
+            _stop(ticket, _callbacks(ticket), at)
         elif name in ("Cancelled", "Closed"):
+            # a closed ticket still owes its customer the call-back; a cancelled one does not
+            keep = set(_callbacks(ticket)) if name == "Closed" else set()
             for key in _open(ticket):
-                ticket.cancel_clock(key, reason=name.lower(), at=at)
+                if key not in keep:
+                    ticket.cancel_clock(key, reason=name.lower(), at=at)
         elif name == "Reopened":
+            for key in _callbacks(ticket):
+                ticket.cancel_clock(key, reason="reopened", at=at)
             _reopened(ticket, policies, at)
         elif name == "PriorityChanged":
             _priority_changed(ticket, policies, at)
         elif name in ("Assigned", "EscalatedFunctionally"):
             _group_changed(ticket, ticket.group, policies, at)
+
+
+def _callbacks(ticket: Ticket) -> list[str]:
+    return [k for k in _open(ticket) if _metric(ticket, k) == Metric.CALLBACK.value]
+
+
+def _request_callback(ticket: Ticket, policies: PolicySource, at: datetime) -> None:
+    """A resolution under an OLA with a call-back target: that group calls the customer back
+    within it. One call-back per resolution: the first such policy in force decides."""
+    for policy in policies.current():
+        if policy.agreement is not Agreement.OLA or not policy.groups:
+            continue
+        targets = policy.targets.get(ticket.priority)
+        if targets is None or targets.callback is None or not _selects(policy, ticket):
+            continue
+        group = policy.groups[0]
+        ticket.request_callback(group=group, actor=SLA_ACTOR, at=at)
+        cycle = _next_cycle(ticket, _cycles(ticket, policy, group))
+        _start_all(ticket, policy, at, scope=group, cycle=cycle, metrics=[Metric.CALLBACK])
+        return
 
 
 def _latest(ticket: Ticket, agreement: Agreement, metric: Metric) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -22,6 +23,9 @@ def source_activity_id(source: str) -> UUID:
 
 class SourceActivity(Aggregate):
     """Recent openings of one source; more than the threshold within the window is a storm."""
+
+    #: datetimes inside the state, restored from a snapshot (core/codec.py)
+    snapshot_instants: ClassVar[tuple[str, ...]] = ("opened",)
 
     @staticmethod
     def create_id(source: str) -> UUID:

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import event
-from opsledger.core.domain.clocks import SlaClocks
+from opsledger.core.domain.contact import ContactFacts
 from opsledger.core.domain.errors import DomainError, InputError
 from opsledger.core.domain.priority import Impact, Priority, PriorityMatrix, Urgency
 
@@ -58,6 +58,7 @@ ALLOWED_FROM: dict[str, frozenset[TicketState]] = {
     "customer_reply": frozenset(set(S) - FINAL_STATES),
     "change_priority": OPEN_STATES,
     "record_satisfaction": frozenset({S.RESOLVED, S.CLOSED}),
+    "record_callback": frozenset({S.RESOLVED, S.CLOSED}),
 }
 
 
@@ -78,7 +79,7 @@ def _tier(value: str) -> str:
         raise InputError("tier", f"{value!r} is not one of {allowed}") from None
 
 
-class Ticket(SlaClocks):
+class Ticket(ContactFacts):
     """Shared lifecycle. Public methods check the rules, then record one event each."""
 
     def _init_ticket(
@@ -521,6 +522,7 @@ class Ticket(SlaClocks):
         for name in ("opened_at", "received_at", "acknowledged_at", "resolved_at", "closed_at"):
             value = getattr(self, name)
             data[name] = value.isoformat() if value is not None else None
+        data.update(self.contact_dict())
         data.update(self.kind_dict())
         return data
 

@@ -99,6 +99,8 @@ def test_each_event_says_who_when_and_why(engine: Engine, life: tuple[str, str])
         ("2024-03-04T11:23:00+00:00", "ines", "resolved with code fixed"),
         ("2024-03-04T11:34:00+00:00", "customer", "customer satisfaction 4/5: quick"),
         ("2024-03-04T11:35:00+00:00", "customer", "complaint recorded: took two tries"),
+        # the complaint is a service request of its own, linked both ways
+        ("2024-03-04T11:35:00+00:00", "customer", "linked: relates to REQ-000001"),
         ("2024-03-04T11:46:00+00:00", "desk", "closed"),
     ]  # fmt: skip
     people = [line for line in got if line[1] != "sla"]

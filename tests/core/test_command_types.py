@@ -73,6 +73,8 @@ def _accepted(annotation: Any) -> set[str]:
         int: {"a number"},  # 4.0 too, see below
         datetime: set(),  # "x" is text but no instant: refused all the same
         dict[str, Any]: {"an object"},
+        tuple[str, ...]: {"a list"},  # of text: ["x"]
+        tuple[dict[str, Any], ...]: set(),  # ["x"] is a list, but not of objects
     }
     if inner not in by_type:
         raise AssertionError(f"this test does not know the annotation {annotation!r}")
@@ -87,6 +89,8 @@ def _valid(annotation: Any) -> object:
         int: 3,
         datetime: "2024-03-04T10:00:00+01:00",
         dict[str, Any]: {"k": ["v", 1]},
+        tuple[str, ...]: ["a", "b"],
+        tuple[dict[str, Any], ...]: [{"k": "v"}],
     }
     return "x" if inner is Any else examples[inner]
 

@@ -358,3 +358,12 @@ def test_plugin_contributes_the_adapter_only_when_enabled(monkeypatch: pytest.Mo
     [adapters] = [a for a in pm.hook.opsledger_adapters() if a]
     assert [a.name for a in adapters] == ["monitoring"]
     assert adapters[0].settings.auth("alertmanager").token == AM_TOKEN
+
+
+def test_an_instance_label_finds_the_ci_registered_under_its_host(mon: Desk) -> None:
+    db1 = mon.engine.register_ci("server", "db-1").number
+    response = post_am(mon, group(firing("cccc", "2024-03-04T08:58:00Z", instance="db-1:9100")))
+    assert response.status_code == 200, response.text
+    ticket = mon.engine.get(response.json()["results"][0]["number"])
+    # 'db-1:9100' names no CI; its host 'db-1' does
+    assert ticket["ci"] == db1
