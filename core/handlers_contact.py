@@ -270,6 +270,7 @@ def _classify_item(cmd: c.IngestMail) -> dict[str, Any]:
         "urgency": cmd.urgency,
         "service": cmd.service,
         "ci": None,
+        "ci_names": [],
         "reporter": cmd.sender,
         "customer": cmd.sender,
         "details": {

@@ -34,6 +34,9 @@ class Adapter(Protocol):
       ``LocalBus`` when embedded). Return promptly: long-running work (a poll loop) belongs
       on a thread of the adapter's own. ``bus.submit`` returns once the commands are durable;
       it may be called from any thread.
+    - ``bind(context) -> None``: called before ``start`` with the host's
+      :class:`~opsledger.plugins.context.HostContext` (read-only ticket views, side tables),
+      for adapters that keep state beside the events (a mail outbox).
     - ``stop() -> None``: stop producing and join those threads; called once, on shutdown,
       only for adapters whose ``start`` succeeded.
     - ``routes``: a FastAPI ``APIRouter`` the HTTP app mounts under ``/hooks/{name}``
@@ -72,7 +75,10 @@ def start_adapters(
     started: list[Adapter] = []
     for adapter in adapters:
         start = getattr(adapter, "start", None)
+        bind = getattr(adapter, "bind", None)
         try:
+            if bind is not None and host is not None:
+                bind(host.context)
             if start is not None:
                 start(bus)
         except Exception as error:

@@ -30,7 +30,8 @@ def opsledger_classify(item: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
     :param item: the inbound command as JSON-native data, a copy: ``source``,
         ``external_id``, ``kind``, ``summary``, ``description``, ``impact``, ``urgency``,
-        ``service``, ``ci``, ``reporter``, ``customer``, ``details`` (the source's labels,
+        ``service``, ``ci``, ``ci_names`` (names the engine will look a CI up by when no
+        ``ci`` is given), ``reporter``, ``customer``, ``details`` (the source's labels,
         annotations and links, as it sent them) and ``occurred_at`` (ISO 8601 text or
         ``None``).
     :return: a mapping with any of ``kind`` (incident, service_request or problem),
@@ -92,7 +93,7 @@ def opsledger_sla_policies() -> Sequence[Mapping[str, Any]]:
 
 
 @hookspec
-def opsledger_event_recorded(event: Any, record: Any) -> None:
+def opsledger_event_recorded(event: Any, record: Any, context: Any) -> None:
     """React to one recorded domain event: notifications, outbound side effects.
 
     Called by the engine after a command's events are committed, once per event and per
@@ -101,6 +102,10 @@ def opsledger_event_recorded(event: Any, record: Any) -> None:
     :param event: the domain event (``type(event).__name__`` is its name, e.g. ``Opened``;
         ``event.originator_id``, ``event.originator_version``, ``event.timestamp``).
     :param record: a :class:`~opsledger.plugins.host.RecordedEvent` (log position, topic).
+    :param context: a :class:`~opsledger.plugins.context.HostContext`: the ticket as it
+        stands (``ticket``, ``ticket_as_of``, ``number_of(event.originator_id)``), the
+        engine's ``clock`` and ``settings``, and ``tables(YourSideTables)`` for state the
+        plugin keeps beside the events (an outbox). Take it only if you need it.
     :return: nothing.
 
     Collect-all. An exception never fails or undoes the command: it is stored as a dead

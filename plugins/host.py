@@ -18,6 +18,7 @@ from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import PriorityMatrix, parse_impact, parse_urgency
 from opsledger.core.inbound import INBOUND_KINDS
 from opsledger.plugins.adapters import Adapter, adapter_list
+from opsledger.plugins.context import HostContext
 from opsledger.plugins.deadletters import DeadLetter, DeadLetterStore, PluginWarning
 from opsledger.plugins.manager import (
     PluginFailure,
@@ -67,8 +68,11 @@ class PluginHost:
         #: Which plugin contributed each adapter (by object id), to blame a failing start.
         self._owners: dict[int, str] = {}
         self.store = DeadLetterStore.for_settings(engine.settings)
+        #: what reactions and adapters may read and keep (plugins/context.py)
+        self.context = HostContext(engine)
 
     def close(self) -> None:
+        self.context.close()
         self.store.close()
 
     def matrix(self, configured: PriorityMatrix) -> PriorityMatrix:
@@ -161,7 +165,12 @@ class PluginHost:
                 continue
             record, domain_event = event
             failures = each(
-                self.pm, letter.hook, only=letter.plugin, event=domain_event, record=record
+                self.pm,
+                letter.hook,
+                only=letter.plugin,
+                event=domain_event,
+                record=record,
+                context=self.context,
             )
             if failures:
                 self._dead_letter(failures, record)
@@ -179,7 +188,7 @@ class PluginHost:
     # -- internals ---------------------------------------------------------------------------
 
     def _react(self, event: Any, record: RecordedEvent) -> None:
-        failures = each(self.pm, EVENT_HOOK, event=event, record=record)
+        failures = each(self.pm, EVENT_HOOK, event=event, record=record, context=self.context)
         self._dead_letter(failures, record)
 
     def _event_at(self, letter: DeadLetter) -> tuple[RecordedEvent, Any] | None:

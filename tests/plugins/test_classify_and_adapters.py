@@ -97,6 +97,7 @@ def test_classifier_sees_the_inbound_item_once_per_new_ticket_and_cannot_spoil_i
             "urgency": "high",
             "service": "web",
             "ci": None,
+            "ci_names": [],
             "reporter": "prometheus",
             "customer": "acme",
             "details": {"labels": {"alertname": "GatewayErrors", "team": "payments"}},
