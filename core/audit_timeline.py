@@ -144,6 +144,18 @@ _SENTENCES: dict[str, Callable[[Mapping[str, Any]], str]] = {
         + (f" ({d['message_id']})" if d.get("message_id") else "")
         + _why("reason: ", d.get("reason"))
     ),
+    "SyncRecorded": lambda d: (
+        f"sync to {d.get('system')}: {d.get('action')} {d.get('outcome')}"
+        + (f" ({d['reference']})" if d.get("reference") else "")
+        + (f" after {d['attempts']} attempts" if (d.get("attempts") or 1) > 1 else "")
+        + _then(d.get("detail"))
+    ),
+    "ExternalChangeApplied": lambda d: (
+        f"applied a change from {d.get('system')} {d.get('reference')}"
+        + (f" ({', '.join(d['fields'])})" if d.get("fields") else "")
+        + (f", comment {d['comment_id']}" if d.get("comment_id") else "")
+        + (f", made {utc_text(d['occurred_at'])}" if d.get("occurred_at") else "")
+    ),
     "CallbackRequested": lambda d: f"satisfaction call-back requested from {d.get('group')}",
     "CallbackRecorded": lambda d: (
         "call-back: customer "

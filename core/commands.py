@@ -224,6 +224,49 @@ class RecordNotification(TicketCommand):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RecordSync(TicketCommand):
+    """One outbound change to another tracker (``system``) done, or failed after retries.
+
+    ``fields`` (state, priority, summary) are the ones it wrote: a change from the other side
+    older than this write is not applied back (last writer wins).
+    """
+
+    system: str
+    action: str
+    outcome: str
+    reference: str | None = None
+    fields: tuple[str, ...] = ()
+    detail: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyExternalChange(Command):
+    """A change another tracker made to the issue linked to a ticket (docs/jira.md).
+
+    The ticket is the one that recorded ``reference`` for ``system`` (RecordExternalReference).
+    ``occurred_at`` is the other side's instant: a field (``state``, ``priority``) is applied
+    only when it is newer than that field's last write from either side; a comment once per
+    ``comment_id`` (an edit is added as a note, never lost). ``state`` is where the ticket
+    should go: in_progress, on_hold, resolved, closed, cancelled; ``known_error`` (a
+    workaround) records a known error on a problem instead of resolving it.
+    """
+
+    system: str
+    reference: str
+    delivery: str
+    occurred_at: datetime
+    state: str | None = None
+    resolution_code: str = ""
+    notes: str = ""
+    priority: str | None = None
+    known_error: str | None = None
+    comment_id: str | None = None
+    comment_body: str = ""
+    comment_public: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IngestMail(Command):
     """One mail for the desk, as the mail adapter parsed it (docs/email.md).
 

@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate
 from opsledger.core import commands as c
 from opsledger.core.clock import ensure_utc
 from opsledger.core.domain.ci import CiNameIndex, ConfigurationItem, ci_name_id
+from opsledger.core.domain.correlation import Correlation, correlation_id
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import (
     PriorityMatrix,
@@ -309,8 +310,20 @@ def link(cmd: c.LinkRecords, u: Unit) -> str:
 
 @handles(c.RecordExternalReference)
 def external_reference(cmd: c.RecordExternalReference, u: Unit) -> str:
+    """Remember the reference, and that it means this record: a correlation of ``system``, so
+    the other side's later reports (a JIRA webhook) find the record from the log."""
     t = u.load(cmd.ticket, LedgerRecord)
     t.record_external_reference(cmd.system, cmd.reference, actor=u.actor, at=u.at)
+
+    def start() -> Correlation:
+        return Correlation(
+            source=cmd.system, external_id=cmd.reference, actor=u.actor, timestamp=u.at
+        )
+
+    found = u.find(correlation_id(cmd.system, cmd.reference), start)
+    if not isinstance(found, Correlation):
+        raise TypeError(f"the correlation of {cmd.reference!r} is not a Correlation")
+    found.link(t.number, actor=u.actor, at=u.at)
     return t.number
 
 
@@ -462,3 +475,4 @@ def tick_clocks(cmd: c.TickClocks, u: Unit) -> str:
 # The inbound and contact handlers live in their own modules; importing them registers them.
 from opsledger.core import handlers_contact as _handlers_contact  # noqa: E402, F401
 from opsledger.core import handlers_inbound as _handlers_inbound  # noqa: E402, F401
+from opsledger.core import handlers_sync as _handlers_sync  # noqa: E402, F401

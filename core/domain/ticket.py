@@ -7,9 +7,9 @@ from enum import StrEnum
 from typing import Any
 
 from eventsourcing.domain import event
-from opsledger.core.domain.contact import ContactFacts
 from opsledger.core.domain.errors import DomainError, InputError
 from opsledger.core.domain.priority import Impact, Priority, PriorityMatrix, Urgency
+from opsledger.core.domain.sync import SyncFacts
 
 
 class TicketState(StrEnum):
@@ -79,7 +79,7 @@ def _tier(value: str) -> str:
         raise InputError("tier", f"{value!r} is not one of {allowed}") from None
 
 
-class Ticket(ContactFacts):
+class Ticket(SyncFacts):
     """Shared lifecycle. Public methods check the rules, then record one event each."""
 
     def _init_ticket(
@@ -523,6 +523,7 @@ class Ticket(ContactFacts):
             value = getattr(self, name)
             data[name] = value.isoformat() if value is not None else None
         data.update(self.contact_dict())
+        data["sync"] = self.sync_dict()
         data.update(self.kind_dict())
         return data
 
