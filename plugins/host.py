@@ -70,6 +70,7 @@ class PluginHost:
         self.store = DeadLetterStore.for_settings(engine.settings)
         #: what reactions and adapters may read and keep (plugins/context.py)
         self.context = HostContext(engine)
+        self._reacts: bool | None = None
 
     def close(self) -> None:
         self.context.close()
@@ -146,10 +147,18 @@ class PluginHost:
 
     def on_recorded(self, recordings: Sequence[Recording[UUID]]) -> None:
         """The engine's listener: every plugin reacts to every event; failures wait for retry."""
-        if not self.pm.hook.opsledger_event_recorded.get_hookimpls():
+        if not self._reacting():
             return  # nobody reacts: skip building a record per event (measured on the worker)
         for recording in recordings:
             self._react(recording.domain_event, _recorded(recording))
+
+    def _reacting(self) -> bool:
+        """Whether any plugin reacts to events, asked once: a plugin module may say it does
+        not (``opsledger_reacts() -> bool``, e.g. an adapter that is not enabled)."""
+        if self._reacts is None:
+            impls = self.pm.hook.opsledger_event_recorded.get_hookimpls()
+            self._reacts = any(_reacts(impl.plugin) for impl in impls)
+        return self._reacts
 
     def retry_dead_letters(self) -> RetryReport:
         """Call each failed plugin again with its event, read back from the log."""
@@ -300,3 +309,13 @@ def _route_problem(answer: Any) -> str | None:
     if assignee is not None and not isinstance(assignee, str):
         return f"assignee must be text or None, got {assignee!r:.80}"
     return None
+
+
+def _reacts(plugin: object) -> bool:
+    says = getattr(plugin, "opsledger_reacts", None)
+    if not callable(says):
+        return True
+    try:
+        return bool(says())
+    except Exception:  # a plugin that cannot say is asked every event, as before
+        return True

@@ -23,6 +23,14 @@ def unauthenticated(message: str) -> ApiError:
     )
 
 
+def check_secret(expected: str, presented: str | None, what: str) -> None:
+    """A shared secret (JIRA's webhook URL ``?secret=``), compared in constant time."""
+    if not presented:
+        raise unauthenticated(f"the {what} is required")
+    if not hmac.compare_digest(_bytes(presented), _bytes(expected)):
+        raise unauthenticated(f"the {what} is not accepted")
+
+
 def check_bearer(auth: SourceAuth, headers: Mapping[str, str], source: str) -> None:
     """Refuse a source with no secrets at all, and a missing or wrong bearer token (when the
     source has one). Runs before the body is read."""
@@ -37,13 +45,16 @@ def check_bearer(auth: SourceAuth, headers: Mapping[str, str], source: str) -> N
         raise unauthenticated("the bearer token is not accepted")
 
 
-def check_signature(auth: SourceAuth, headers: Mapping[str, str], body: bytes) -> None:
-    """When the source has an HMAC secret: ``X-Opsledger-Signature: sha256=<hex>`` of the body."""
+def check_signature(
+    auth: SourceAuth, headers: Mapping[str, str], body: bytes, *, header: str = SIGNATURE_HEADER
+) -> None:
+    """When the source has an HMAC secret: ``<header>: sha256=<hex>`` of the body (ours is
+    ``X-Opsledger-Signature``; JIRA Cloud signs with ``X-Hub-Signature``)."""
     if not auth.hmac_secret:
         return
-    presented = headers.get(SIGNATURE_HEADER, "").strip()
+    presented = headers.get(header, "").strip()
     if not presented.lower().startswith(SIGNATURE_PREFIX):
-        raise unauthenticated(f"the {SIGNATURE_HEADER} header (sha256=<hex>) is required")
+        raise unauthenticated(f"the {header} header (sha256=<hex>) is required")
     expected = sign(auth.hmac_secret, body)
     if not hmac.compare_digest(_bytes(presented.lower()), _bytes(expected)):
         raise unauthenticated("the body's signature does not match")

@@ -10,13 +10,13 @@ that strangers cannot fill the store.
 No ``from __future__ import annotations``: FastAPI reads the endpoints' annotations at run time.
 """
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from opsledger.adapters.http.bodies import clip, decode_json, read_body
 from opsledger.adapters.http.errors import ERROR_RESPONSES, ApiError, require_json
 from opsledger.adapters.kafka.bus import BusUnavailable, CommandBus, Receipt
 from opsledger.adapters.monitoring.auth import check_bearer, check_signature
@@ -25,7 +25,6 @@ from opsledger.adapters.monitoring.settings import MonitoringSettings
 from opsledger.core.commands import IngestInbound
 from opsledger.core.domain.errors import InputError
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 #: path under /hooks/monitoring -> the receiver (and source) it is
@@ -35,10 +34,6 @@ ROUTES = {
     "/v2/enqueue": "pagerduty",
     "/inbound": "inbound",
 }
-#: How much of a body over the limit is kept with its refusal: enough to see who sent it.
-KEEP_OF_OVERSIZED = 4096
-#: Error texts echo what was sent; a huge or undecodable value must not make a huge answer.
-MESSAGE_LIMIT = 300
 
 
 class MonitoringAdapter:
@@ -89,7 +84,7 @@ class MonitoringAdapter:
             await self._set_aside(bus, kind, body, error.message, error.field, error.status)
             raise
         except InputError as error:
-            field, message = _clip(error.field), _clip(error.message)
+            field, message = clip(error.field), clip(error.message)
             await self._set_aside(bus, kind, body, message, field, 400)
             raise ApiError(400, "invalid_input", message, field=field) from None
         receipts = await run_in_threadpool(_submit, bus, commands) if commands else []
@@ -111,21 +106,15 @@ class MonitoringAdapter:
         """The body, within the app's limit for these routes. Over it: 413, and the first
         bytes kept with the refusal when the sender was already authenticated (a bearer
         token; an HMAC cannot be checked without the whole body)."""
-        chunks: list[bytes] = []
-        try:
-            async for chunk in request.stream():
-                chunks.append(chunk)
-        except StarletteHTTPException as error:
-            if error.status_code != 413:
-                raise
+        body, oversized = await read_body(request)
+        if oversized:
             message = f"request body over {self.max_body_bytes:,} bytes"
             if keep:
-                prefix = b"".join(chunks)[:KEEP_OF_OVERSIZED]
                 await self._set_aside(
-                    bus, kind, prefix, message + " (kept: what arrived before it)", "body", 413
+                    bus, kind, body, message + " (kept: what arrived before it)", "body", 413
                 )
-            raise ApiError(413, "too_large", message, field="body") from None
-        return b"".join(chunks)
+            raise ApiError(413, "too_large", message, field="body")
+        return body
 
     async def _set_aside(
         self, bus: CommandBus, kind: str, body: bytes, reason: str, field: str | None, status: int
@@ -137,24 +126,6 @@ class MonitoringAdapter:
         await run_in_threadpool(
             bus.set_aside, source=f"monitoring:{kind}", body=body, reason=reason, field=field
         )
-
-
-def decode_json(body: bytes) -> Any:
-    """JSON in UTF-8, -16 or -32 (as ``json.loads`` detects them); 400 naming ``body``."""
-    if not body.strip():
-        raise InputError("body", "is empty: expected a JSON object")
-    try:
-        return json.loads(body, parse_constant=_no_constant)
-    except RecursionError:
-        raise InputError("body", "is nested too deeply") from None
-    except UnicodeDecodeError:
-        raise InputError("body", "is not UTF-8, UTF-16 or UTF-32 text") from None
-    except json.JSONDecodeError as error:
-        raise InputError("body", f"is not valid JSON ({error.msg} at {error.pos})") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise InputError("body", f"{name} is not a JSON number")
 
 
 def _submit(bus: CommandBus, commands: Sequence[IngestInbound]) -> list[Receipt]:
@@ -177,7 +148,7 @@ def _group_answer(commands: Sequence[IngestInbound], receipts: Sequence[Receipt]
         if outcome is not None:
             item |= {"number": outcome.number, "duplicate": outcome.duplicate}
         if receipt.error is not None:
-            item["error"] = _clip(receipt.error)
+            item["error"] = clip(receipt.error)
         results.append(item)
     queued = any(r.outcome is None and r.error is None for r in receipts)
     body = {
@@ -196,9 +167,3 @@ def _pagerduty_answer(command: IngestInbound, receipt: Receipt) -> Response:
     (acknowledging an unknown key) is set aside by the bus, as PagerDuty too accepts it."""
     body = {"status": "success", "message": "Event processed", "dedup_key": command.external_id}
     return JSONResponse(body, status_code=202)
-
-
-def _clip(text: str) -> str:
-    """Safe to put in a JSON answer and a log line: no lone surrogates, bounded length."""
-    safe = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return safe if len(safe) <= MESSAGE_LIMIT else safe[: MESSAGE_LIMIT - 1] + "…"

@@ -1,0 +1,283 @@
+"""Two-way sync against the JIRA stand-in over real HTTP, with the real ``jira`` client.
+
+opsledger serves its webhook route with uvicorn on loopback; the stand-in posts its webhooks
+there. The sync thread is not started: each test drains the outbox itself, stepping the
+shared FixedClock, so retries and a two-hour outage take no real time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opsledger.adapters.http.app import create_app, mount_adapters
+from opsledger.adapters.jira.plugin import JiraAdapter
+from opsledger.adapters.jira.reconcile import reconcile
+from opsledger.adapters.jira.settings import JiraSettings
+from opsledger.adapters.jira.sync import JiraSync
+from opsledger.adapters.kafka.bus import LocalBus
+from opsledger.core.commands import RecordSync
+from opsledger.plugins import hookimpl
+from opsledger.plugins.outbox import Outbox
+
+from opsledger import Engine, FixedClock, Settings
+from tests.dashboard.conftest import serve
+from tests.jira.standin import ALICE, BOT, JiraStandin
+from tests.plugins.test_plugin_hooks import manager
+
+M, H = timedelta(minutes=1), timedelta(hours=1)
+SECRET = "hook-secret"
+
+
+def jira_settings(url: str) -> JiraSettings:
+    return JiraSettings.from_mapping(
+        {
+            "enabled": True,
+            "sites": {
+                "main": {
+                    "url": url,
+                    "deployment": "cloud",
+                    "email": BOT.email,
+                    "token": BOT.api_token,
+                    "account": BOT.account_id,
+                    "webhook_secret": SECRET,
+                }
+            },
+            "rules": [
+                {
+                    "name": "problems",
+                    "site": "main",
+                    "kinds": ["problem"],
+                    "project": "PROJ",
+                    "issue_type": "Bug",
+                    "comments_out": "public",
+                    "comments_in": "work_note",
+                },
+            ],
+            "base_delay_s": 30,
+            "max_delay_s": 900,
+        }
+    )
+
+
+class Reacting:
+    """The plugin's event hook, wired to this test's sync object."""
+
+    def __init__(self, sync: JiraSync) -> None:
+        self.sync = sync
+
+    @hookimpl
+    def opsledger_event_recorded(self, event: Any, record: Any, context: Any) -> None:
+        self.sync.react(event, record, context)
+
+
+@dataclass
+class Linked:
+    engine: Engine
+    sync: JiraSync
+    settings: JiraSettings
+    jira: JiraStandin
+    clock: FixedClock
+    base: str
+    subscription: Any
+
+    def drain(self) -> int:
+        return self.sync.drain_once(LocalBus(self.engine), self.engine.plugins.context)
+
+    def ticket(self, number: str) -> dict[str, Any]:
+        return self.engine.get(number)
+
+    def key(self, number: str) -> str:
+        refs = [r["reference"] for r in self.ticket(number)["external_refs"]]
+        assert refs, f"{number} has no JIRA issue"
+        return str(refs[-1])
+
+    def transitions_posted(self, key: str) -> int:
+        return self.jira.count("POST", f"/rest/api/2/issue/{key}/transitions")
+
+
+@pytest.fixture
+def linked(tmp_path: Path, clock: FixedClock, jira_standin: JiraStandin) -> Iterator[Linked]:
+    settings = jira_settings(jira_standin.url)
+    sync = JiraSync(settings)
+    engine = Engine(
+        Settings(db_path=str(tmp_path / "events.db")),
+        clock=clock,
+        plugins=manager(Reacting(sync)),
+    )
+    app = create_app(engine)
+    mount_adapters(app, [JiraAdapter(settings, sync)])
+    with serve(app) as base:
+        sub = jira_standin.subscribe(f"{base}/hooks/jira/main?secret={SECRET}")
+        yield Linked(engine, sync, settings, jira_standin, clock, base, sub)
+    engine.close()
+
+
+def test_a_problem_syncs_out_and_a_transition_in_jira_resolves_it_without_echo(
+    linked: Linked,
+) -> None:
+    number = linked.engine.open_problem(
+        "Checkout times out", impact="high", urgency="medium"
+    ).number
+    assert linked.drain() == 1
+    key = linked.key(number)
+    issue = linked.jira.issue(key)["fields"]
+    assert issue["summary"] == f"[{number}] Checkout times out"
+    assert f"opsledger-{number}" in issue["labels"]
+    assert issue["priority"]["name"] == "High"  # high x medium = P2 -> High
+    linked.jira.wait_for_webhooks()  # our own create comes back: an echo, applied nowhere
+    before = len(linked.engine.history(number))
+    linked.clock.advance(10 * M)
+    linked.jira.transition(key, "Done", as_user=ALICE)
+    linked.jira.wait_for_webhooks()
+    ticket = linked.ticket(number)
+    assert ticket["state"] == "resolved"
+    assert ticket["sync"]["jira"]["written"]["state"] == linked.clock.now().isoformat()
+    # the resolution came from JIRA: nothing is pushed back, no transition posted again
+    posted = linked.transitions_posted(key)
+    linked.drain()
+    assert linked.transitions_posted(key) == posted
+    events = [e.event for e in linked.engine.history(number)[before:]]
+    assert events.count("Resolved") == 1
+
+
+def test_changes_made_here_reach_jira_and_their_webhooks_change_nothing(linked: Linked) -> None:
+    number = linked.engine.open_problem("DNS flaps", impact="medium", urgency="medium").number
+    linked.drain()
+    key = linked.key(number)
+    linked.clock.advance(M)
+    linked.engine.acknowledge(number, actor="amy")
+    linked.engine.comment(number, "Looking at the resolver logs", actor="amy")
+    linked.engine.change_priority(
+        number, impact="high", urgency="high", reason="spreading", actor="amy"
+    )
+    while linked.drain():  # one row per ticket per pass, in order
+        pass
+    issue = linked.jira.issue(key)["fields"]
+    assert (issue["status"]["name"], issue["priority"]["name"]) == ("In Progress", "Highest")
+    assert [c["body"] for c in linked.jira.comments(key)] == ["[amy] Looking at the resolver logs"]
+    linked.jira.wait_for_webhooks()
+    history = len(linked.engine.history(number))
+    linked.drain()
+    assert len(linked.engine.history(number)) == history  # the echoes applied nothing
+
+
+def test_a_two_hour_outage_loses_nothing_and_catches_up_in_order(linked: Linked) -> None:
+    linked.jira.fail_next(None, status=503)
+    number = linked.engine.open_problem("Payments slow", impact="high", urgency="high").number
+    linked.engine.acknowledge(number, actor="amy")
+    linked.engine.comment(number, "Vendor contacted", actor="amy")
+    attempts = 0
+    for _ in range(24):  # two hours in steps of five minutes
+        linked.drain()
+        linked.clock.advance(5 * M)
+        attempts = linked.engine.plugins.context.tables(Outbox).rows("jira", number)[0].attempts
+    # backoff 30 s, 60 s, ... capped at 900 s: far fewer tries than drains
+    assert 5 <= attempts <= 12
+    ticket = linked.ticket(number)
+    assert ticket["external_refs"] == []
+    assert ticket["sync"]["jira"]["failed"] == 1  # the first failure is a fact; retries follow
+    linked.jira.clear_faults()
+    linked.clock.advance(15 * M)
+    while linked.drain():
+        linked.clock.advance(M)
+    key = linked.key(number)
+    issue = linked.jira.issue(key)["fields"]
+    assert issue["status"]["name"] == "In Progress"
+    assert [c["body"] for c in linked.jira.comments(key)] == ["[amy] Vendor contacted"]
+
+
+def test_429_is_retried_no_earlier_than_retry_after(linked: Linked) -> None:
+    linked.jira.fail_next(1, status=429, retry_after=600)
+    number = linked.engine.open_problem("Rate limited", impact="low", urgency="low").number
+    linked.drain()
+    [row] = linked.engine.plugins.context.tables(Outbox).rows("jira", number)
+    assert row.status == "pending"
+    assert row.next_attempt == linked.clock.now() + 600 * timedelta(seconds=1)
+    linked.clock.advance(599 * timedelta(seconds=1))
+    linked.drain()
+    assert linked.ticket(number)["external_refs"] == []
+    linked.clock.advance(timedelta(seconds=1))
+    linked.drain()
+    assert linked.key(number) == "PROJ-1"
+
+
+def test_reconcile_takes_a_newer_jira_change_and_pushes_a_newer_local_one(
+    linked: Linked, capsys: pytest.CaptureFixture[str]
+) -> None:
+    number = linked.engine.open_problem("Drifting", impact="medium", urgency="medium").number
+    linked.drain()
+    key = linked.key(number)
+    linked.jira.wait_for_webhooks()
+    linked.jira.unsubscribe(linked.subscription)  # webhooks lost from here on
+    linked.clock.advance(10 * M)
+    linked.jira.transition(key, "In Progress", as_user=ALICE)
+    linked.jira.add_comment(key, "Reproduced on staging", as_user=ALICE)
+    dry = reconcile(linked.engine, linked.settings, linked.sync, dry_run=True)
+    assert [(r.field, r.jira) for r in dry] == [
+        ("state", "In Progress"),
+        ("comment 10000", "Reproduced on staging"),
+    ]
+    assert linked.ticket(number)["state"] == "new"  # a dry run changes nothing
+    reconcile(linked.engine, linked.settings, linked.sync, dry_run=False)
+    ticket = linked.ticket(number)
+    assert ticket["state"] == "in_progress"
+    assert ticket["work_notes"] == 1
+    assert reconcile(linked.engine, linked.settings, linked.sync, dry_run=True) == []
+    # now opsledger is ahead: a local write of the priority JIRA never saw
+    linked.clock.advance(10 * M)
+    linked.engine.execute(
+        RecordSync(
+            ticket=number,
+            system="jira",
+            action="priority",
+            outcome="done",
+            fields=("priority",),
+            actor="jira-sync",
+        )
+    )
+    # JIRA's edit is no later than our recorded write: ours stands and is pushed
+    linked.jira.edit(key, {"priority": "Lowest"}, as_user=ALICE)
+    repairs = reconcile(linked.engine, linked.settings, linked.sync, dry_run=False)
+    assert [r.field for r in repairs] == ["priority"]
+    assert "push" in repairs[0].action
+    assert linked.jira.issue(key)["fields"]["priority"]["name"] == "Medium"
+
+
+def test_webhooks_need_the_secret_and_bad_ones_are_set_aside(linked: Linked) -> None:
+    url = f"{linked.base}/hooks/jira/main"
+    payload = {"webhookEvent": "jira:issue_updated", "timestamp": 1}
+    assert httpx.post(url, json=payload).status_code == 401
+    assert httpx.post(url + "?secret=wrong", json=payload).status_code == 401
+    bad = httpx.post(f"{url}?secret={SECRET}", json=payload)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "issue"
+    assert httpx.post(f"{linked.base}/hooks/jira/other?secret=x", json=payload).status_code == 404
+    [kept] = linked.engine.rejected_messages("jira:main")
+    assert kept.field == "issue"
+
+
+def test_out_of_order_and_duplicate_webhooks_apply_by_their_timestamps(linked: Linked) -> None:
+    number = linked.engine.open_problem("Ordering", impact="medium", urgency="medium").number
+    linked.drain()
+    key = linked.key(number)
+    linked.jira.wait_for_webhooks()
+    linked.jira.unsubscribe(linked.subscription)
+    emitted = len(linked.jira.emitted)
+    linked.clock.advance(M)
+    linked.jira.transition(key, "In Progress", as_user=ALICE)
+    linked.clock.advance(M)
+    linked.jira.transition(key, "Waiting for customer", as_user=ALICE)
+    first, second = (e.payload for e in linked.jira.emitted[emitted:])
+    url = f"{linked.base}/hooks/jira/main?secret={SECRET}"
+    # the hold is applied first (in_progress -> on_hold needs the acknowledge: a note says so)
+    assert httpx.post(url, json=second).status_code == 200
+    assert httpx.post(url, json=first).status_code == 200  # older: not applied
+    assert httpx.post(url, json=second).json()["duplicate"] is True
+    ticket = linked.ticket(number)
+    assert ticket["state"] == "new"
+    assert ticket["sync"]["jira"]["written"]["state"] == linked.clock.now().isoformat()
