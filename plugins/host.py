@@ -70,7 +70,6 @@ class PluginHost:
         self.store = DeadLetterStore.for_settings(engine.settings)
         #: what reactions and adapters may read and keep (plugins/context.py)
         self.context = HostContext(engine)
-        self._reacts: bool | None = None
 
     def close(self) -> None:
         self.context.close()
@@ -153,12 +152,11 @@ class PluginHost:
             self._react(recording.domain_event, _recorded(recording))
 
     def _reacting(self) -> bool:
-        """Whether any plugin reacts to events, asked once: a plugin module may say it does
-        not (``opsledger_reacts() -> bool``, e.g. an adapter that is not enabled)."""
-        if self._reacts is None:
-            impls = self.pm.hook.opsledger_event_recorded.get_hookimpls()
-            self._reacts = any(_reacts(impl.plugin) for impl in impls)
-        return self._reacts
+        """Whether any plugin reacts to events now: a plugin module may say it does not
+        (``opsledger_reacts() -> bool``, e.g. an adapter that is not enabled). Asked once
+        per recorded batch, not per event: a few attribute reads."""
+        impls = self.pm.hook.opsledger_event_recorded.get_hookimpls()
+        return any(_reacts(impl.plugin) for impl in impls)
 
     def retry_dead_letters(self) -> RetryReport:
         """Call each failed plugin again with its event, read back from the log."""
