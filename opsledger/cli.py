@@ -107,6 +107,13 @@ TRANSITIONS: dict[str, tuple[str, str, list[Opt]]] = {
     "satisfaction": ("RecordSatisfaction", "the customer's survey score", [
         opt("--score", type=int, metavar="1-5", **_REQ), opt("--comment")]),
     "complaint": ("RecordComplaint", "a complaint against the ticket", [opt("--text", **_REQ)]),
+    "callback": ("RecordCallback", "the satisfaction call-back's outcome (opsledger callback)", [
+        one_of("reached", reached=(True, "the customer was reached"),
+               **{"not-reached": (False, "the customer could not be reached")}),
+        opt("--score", type=int, metavar="1-5", help="the customer's satisfaction"),
+        opt("--comment", help="what the customer said"),
+        opt("--complaint", action="store_true", default=None,
+            help="the customer complains: opens a complaint ticket linked to this one")]),
     "root-cause": ("RecordRootCause", "a problem's root cause", [
         opt("--text", dest="root_cause", **_REQ)]),
     "known-error": ("RecordKnownError", "a problem becomes a known error", [
@@ -219,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     from opsledger import cli_sla  # it imports this module's helpers
 
     cli_sla.add_parsers(nouns, common)
+    from opsledger import cli_callback  # it imports this module's helpers
+
+    cli_callback.add_parsers(nouns, common, _engine)
     demo = nouns.add_parser(
         "demo", parents=[out], help="run a seeded month on a fresh SQLite file (or empty database)"
     )

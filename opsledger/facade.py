@@ -84,6 +84,29 @@ class Engine(CoreEngine):
     def record_complaint(self, ticket: str, text: str, **kw: Any) -> Outcome:
         return self.execute(c.RecordComplaint(ticket=ticket, text=text, **kw))
 
+    def record_callback(
+        self,
+        ticket: str,
+        *,
+        reached: bool,
+        score: int | None = None,
+        comment: str = "",
+        complaint: bool = False,
+        **kw: Any,
+    ) -> Outcome:
+        """The satisfaction call-back's outcome (docs/kpis.md): a score is the customer's
+        satisfaction; a complaint, or a score of 1-2, opens a complaint of its own."""
+        return self.execute(
+            c.RecordCallback(
+                ticket=ticket,
+                reached=reached,
+                score=score,
+                comment=comment,
+                complaint=complaint,
+                **kw,
+            )
+        )
+
     def ingest(self, source: str, external_id: str, state: str, **fields: Any) -> Outcome:
         """A report from an outside system, correlated by its own id (docs/inbound.md).
 

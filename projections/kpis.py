@@ -199,6 +199,24 @@ class Complaints(Result):
 
 
 @dataclass(frozen=True, slots=True)
+class Callbacks(Result):
+    """Satisfaction call-backs: requested, done, and done within their OLA target or not."""
+
+    derived = ("within_target_rate",)
+
+    requested: int = 0
+    done: int = 0
+    reached: int = 0
+    within_target: int = 0
+    breached: int = 0
+    pending: int = 0
+
+    @property
+    def within_target_rate(self) -> float | None:
+        return _ratio(self.within_target, self.within_target + self.breached)
+
+
+@dataclass(frozen=True, slots=True)
 class Changes(Result):
     """Implementations completed in the window, and incidents opened in it blamed on a change."""
 
@@ -253,6 +271,7 @@ class Kpis(Result):
     backlog: Backlog
     satisfaction: Satisfaction
     complaints: Complaints
+    callbacks: Callbacks
     changes: Changes
     problems: Problems
     mtbf: Mtbf
@@ -381,6 +400,8 @@ class _Ticket:
     complaints: list[datetime]
     implemented: datetime | None
     known_error: datetime | None
+    #: the latest call-back unless cancelled: its requested, done and decided instants
+    callback: dict[str, datetime | None] | None = None
     #: the last instant any KPI reads from this ticket; None while it is open (no bound)
     horizon: datetime | None = None
 
@@ -399,10 +420,14 @@ class _Ticket:
             implemented=_at(doc.get("implemented_at")),
             known_error=_at(doc.get("known_error_at")),
         )
+        callback = doc.get("callback")
+        if callback and callback["state"] != "cancelled":
+            t.callback = {k: _at(callback[f"{k}_at"]) for k in ("requested", "done", "decided")}
         if all(end is not None for _, end in t.open_intervals):
             instants = [t.opened, t.acknowledged, t.resolved, t.first_resolved, t.implemented,
                         t.known_error, *t.sla_at.values(), *t.complaints,
-                        *(end for _, end in t.open_intervals)]  # fmt: skip
+                        *(end for _, end in t.open_intervals),
+                        *(t.callback or {}).values()]  # fmt: skip
             t.horizon = max(i for i in instants if i is not None)
         return t
 
@@ -446,6 +471,25 @@ def _sla(desk: Sequence[_Ticket], window: Window) -> SlaAttainment:
             elif state == "running" and window.contains(t.opened):
                 counts[metric][2] += 1
     return SlaAttainment(*(Attainment(*counts[m]) for m in _METRICS))
+
+
+def _callbacks(desk: Sequence[_Ticket], window: Window) -> Callbacks:
+    """Each counts in the window holding its own instant (docs/kpis.md, call-backs)."""
+    counts = dict.fromkeys(("requested", "done", "reached", "within_target", "breached",
+                            "pending"), 0)  # fmt: skip
+    for t in desk:
+        if t.callback is None:
+            continue
+        doc = t.doc["callback"]
+        if window.contains(t.callback["requested"]):
+            counts["requested"] += 1
+            counts["pending"] += doc["state"] == "due" and not doc["breached"]
+        if window.contains(t.callback["done"]):
+            counts["done"] += 1
+            counts["reached"] += bool(doc["reached"])
+        if window.contains(t.callback["decided"]):
+            counts["breached" if doc["breached"] else "within_target"] += 1
+    return Callbacks(**counts)
 
 
 #: the priorities whose incidents are outages; a P3/P4 is a degradation, not a failure
@@ -546,6 +590,7 @@ def _compute(
         backlog=_backlog(desk, until),
         satisfaction=Satisfaction(len(resolved), len(scores), sum(scores)),
         complaints=Complaints(sum(complaint_counts), sum(1 for n in complaint_counts if n)),
+        callbacks=_callbacks(desk, window),
         changes=Changes(
             implemented=len(changes),
             succeeded=succeeded,

@@ -15,6 +15,7 @@ from opsledger.core.domain.records import Relation
 from opsledger.core.domain.ticket import OPEN_STATES, Ticket, TicketState
 from opsledger.core.domain.tickets import Change, Incident, Problem
 from opsledger.projections.base import Docs, ReadModel
+from opsledger.projections.callbacks import callback_facts
 
 
 @lru_cache(maxsize=65_536)
@@ -210,6 +211,7 @@ def ticket_facts(ticket: Ticket, previous: dict[str, Any] | None) -> dict[str, A
         "open_intervals": _open_intervals(ticket, previous, at),
         "complaint_times": complaint_times,
         "caused_by_change": ticket.linked(Relation.CAUSED_BY_CHANGE),
+        "callback": callback_facts(ticket),
     }
     facts.update(_kind_facts(ticket, previous, at))
     return facts

@@ -46,6 +46,8 @@ class ReportTargets:
     #: reopen rate: the most that is acceptable
     reopen: float = 0.05
     satisfaction: float = 4.0
+    #: satisfaction call-backs done within their OLA target (24 h at most desks)
+    callback: float = 0.90
 
     @classmethod
     def parse(cls, items: Iterable[str], base: ReportTargets | None = None) -> ReportTargets:
@@ -308,6 +310,11 @@ def findings(report: Report, *, top: int = 5) -> list[Finding]:
         warn("solved_24h_below", {"rate": k.solved_24h.rate, "target": t.solved_24h})
     if k.reopen.rate is not None and k.reopen.rate > t.reopen:
         warn("reopen_above", {"rate": k.reopen.rate, "target": t.reopen})
+    c = k.callbacks
+    if c.within_target_rate is not None and c.within_target_rate < t.callback:
+        warn("callback_below", {"rate": c.within_target_rate, "target": t.callback,
+                                "breached": c.breached,
+                                "decided": c.within_target + c.breached})  # fmt: skip
     average = k.satisfaction.average
     if average is not None and average < t.satisfaction:
         warn("satisfaction_below", {"score": average, "target": t.satisfaction,

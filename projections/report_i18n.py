@@ -77,6 +77,11 @@ _EN: dict[str, str] = {
     "response_rate": "Survey response rate",
     "complaints": "Complaints",
     "complaint_tickets": "Tickets with a complaint",
+    "callback_ola": "OLA · satisfaction call-backs done within target",
+    "callbacks_requested": "Satisfaction call-backs requested",
+    "callbacks_done": "Call-backs done",
+    "callbacks_reached": "Customers reached by call-back",
+    "callbacks_pending": "Call-backs still owed (not yet due or not yet breached)",
     "backlog": "Backlog at month end",
     "ageing": "Backlog by age",
     "policies": "SLA policies in force",
@@ -165,6 +170,11 @@ _ZH: dict[str, str] = {
     "response_rate": "满意度调查回复率",
     "complaints": "投诉",
     "complaint_tickets": "被投诉的工单",
+    "callback_ola": "运营级别协议 · 满意度回访按时完成率",
+    "callbacks_requested": "应回访数",
+    "callbacks_done": "已回访数",
+    "callbacks_reached": "回访接通数",
+    "callbacks_pending": "待回访数（未到期或尚未超时）",
     "backlog": "月末积压",
     "ageing": "积压时长分布",
     "policies": "现行服务级别协议",
@@ -209,6 +219,8 @@ _FINDINGS: dict[Lang, dict[str, str]] = {
         "satisfaction_below": "Average satisfaction was {score}, below the {target} target "
         "({surveyed} surveys).",
         "complaints": "{count} complaints were recorded on {tickets} tickets.",
+        "callback_below": "Only {rate} of the satisfaction call-backs were done within their "
+        "OLA target, below the {target} target ({breached} of {decided} late).",
         "backlog_rising": "Backlog rose from {before} to {after} open tickets "
         "({months} month(s) of growth in a row).",
         "mttr_rising": "Mean MTTR rose from {before} in {previous} to {after}.",
@@ -229,6 +241,8 @@ _FINDINGS: dict[Lang, dict[str, str]] = {
         "satisfaction_below": "客户满意度平均分为 {score}，低于 {target} 的目标"
         "（共 {surveyed} 份调查）。",
         "complaints": "共收到 {count} 起投诉，涉及 {tickets} 张工单。",
+        "callback_below": "满意度回访按时完成率为 {rate}，低于 {target} 的目标"
+        "（{decided} 次中超时 {breached} 次）。",
         "backlog_rising": "积压已连续 {months} 个月上升，由 {before} 张增至 {after} 张。",
         "mttr_rising": "平均修复时间由 {previous} 的 {before} 升至 {after}。",
         "all_on_target": "服务级别协议达成率、一次解决率和客户满意度均达到目标。",

@@ -88,6 +88,12 @@ class _Page:
                 Cell(f"{t('sla')} · {t(metric)}"),
                 self.rate(rate, f"kpis.sla.{metric}.rate", target), Cell(pct(target)),
             ])  # fmt: skip
+        if self.has_callbacks():
+            table.rows.append([
+                Cell(t("callback_ola")),
+                self.rate(k.callbacks.within_target_rate, "kpis.callbacks.within_target_rate",
+                          goal.callback), Cell(pct(goal.callback)),
+            ])  # fmt: skip
         table.rows += [
             [Cell(t("mttr")), self.dur(k.mttr.mean_s, "kpis.mttr.mean_s"), Cell(NONE)],
             [Cell(t("fcr")), self.rate(k.fcr.rate, "kpis.fcr.rate", goal.fcr), Cell(pct(goal.fcr))],
@@ -97,6 +103,11 @@ class _Page:
             [Cell(t("backlog")), self.n(k.backlog.open, "kpis.backlog.open"), Cell(NONE)],
         ]
         return table
+
+    def has_callbacks(self) -> bool:
+        """Whether the month saw a call-back (a desk without a call-back OLA shows none)."""
+        c = self.r.total.callbacks
+        return bool(c.requested or c.done or c.within_target or c.breached)
 
     def score(self) -> Cell:
         average = self.r.total.satisfaction.average
@@ -227,8 +238,19 @@ class _Page:
              self.rate(k.satisfaction.response_rate, "kpis.satisfaction.response_rate")],
             [Cell(t("complaints")), self.n(k.complaints.count, "kpis.complaints.count")],
             [Cell(t("complaint_tickets")), self.n(k.complaints.tickets, "kpis.complaints.tickets")],
-            [Cell(t("backlog")), self.n(k.backlog.open, "kpis.backlog.open")],
         ])  # fmt: skip
+        if self.has_callbacks():
+            c = k.callbacks
+            table.rows += [
+                [Cell(t(f"callbacks_{name}")), self.n(getattr(c, name), f"kpis.callbacks.{name}")]
+                for name in ("requested", "done", "reached", "pending")
+            ]
+            table.rows.append([
+                Cell(t("callback_ola")),
+                self.rate(c.within_target_rate, "kpis.callbacks.within_target_rate",
+                          self.goal.callback),
+            ])  # fmt: skip
+        table.rows.append([Cell(t("backlog")), self.n(k.backlog.open, "kpis.backlog.open")])
         for age, count in k.backlog.ageing.items():
             table.rows.append([Cell(f"{t('ageing')} · {age}"),
                                self.n(count, f"kpis.backlog.ageing.{age}")])  # fmt: skip

@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
+from opsledger.core.clock import ensure_utc
 from opsledger.core.domain.errors import InputError
 from opsledger.core.engine import ledger_env
 from opsledger.projections.base import Progress, ReadModel, catch_up_together
+from opsledger.projections.callbacks import callbacks_due
 from opsledger.projections.models import MODELS
 from opsledger.projections.store import DocumentView, open_view
 
@@ -154,3 +157,7 @@ class Projections:
 
     def facts(self) -> list[dict[str, Any]]:
         return list(self.model("ticket_facts").documents("tickets").values())
+
+    def callbacks(self, now: datetime, *, group: str | None = None) -> list[dict[str, Any]]:
+        """The satisfaction call-backs still owed, by due instant (``callbacks_due``)."""
+        return callbacks_due(self.facts(), ensure_utc(now, "now"), group=group)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import TYPE_CHECKING
 
-from opsledger.adapters.email.blobs import BlobStore
+from opsledger.adapters.email.blobs import Blobs
 from opsledger.adapters.email.parsing import (
     MailParseError,
     ParsedMail,
@@ -88,7 +88,7 @@ class MailIngest:
     """Screen, translate and submit inbound mail; see the module docstring for the rules."""
 
     def __init__(
-        self, settings: EmailSettings, bus: CommandBus, blobs: BlobStore, clock: Clock
+        self, settings: EmailSettings, bus: CommandBus, blobs: Blobs, clock: Clock
     ) -> None:
         self.settings = settings
         self.bus = bus

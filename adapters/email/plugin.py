@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.adapters.email.blobs import BlobStore
+from opsledger.adapters.email.blobs import Blobs, BlobStore, BlobTable
 from opsledger.adapters.email.imap import ImapPoller
 from opsledger.adapters.email.ingest import MailIngest
 from opsledger.adapters.email.settings import EmailSettings
@@ -57,14 +57,15 @@ class EmailAdapter:
         """Start what is configured; on any failure stop what already runs, then raise."""
         s = self.settings
         context = self._context
-        if context is not None:
-            root = s.blob_root(context.settings)
-        elif s.blob_dir:
-            root = Path(s.blob_dir)
+        blobs: Blobs
+        if s.blob_dir:
+            blobs = BlobStore(Path(s.blob_dir))
+        elif context is not None:
+            blobs = context.tables(BlobTable)  # beside the events, like the outbox
         else:
             raise InputError("blob_dir", "name a folder for raw mail (no engine settings bound)")
         clock = context.clock if context is not None else SystemClock()
-        self.ingest = ingest = MailIngest(s, bus, BlobStore(root), clock)
+        self.ingest = ingest = MailIngest(s, bus, blobs, clock)
         self._stop.clear()
         try:
             notifier = notifier_for(s)
@@ -99,7 +100,7 @@ class EmailAdapter:
                 "smtp_in": self.endpoint.port if self.endpoint is not None else None,
                 "imap": s.imap is not None,
                 "notify": self.notifier is not None,
-                "blob_dir": str(root),
+                "blobs": s.blob_dir or "opsledger_mail_blobs",
             },
         )
 

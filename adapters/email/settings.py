@@ -25,11 +25,9 @@ from opsledger.core.inbound import INBOUND_KINDS
 
 if TYPE_CHECKING:
     from opsledger.adapters.email.notify import NotifySettings
-    from opsledger.core.settings import Settings
 
 PREFIX = "OPSLEDGER_EMAIL_"
 #: Beside the SQLite file ``events.db``: ``events.db.mail/``.
-BLOB_DIR_SUFFIX = ".mail"
 SECTIONS = (
     "enabled", "addresses", "smtp_in", "imap", "smtp_out", "notify", "allow", "deny",
     "rate_limit", "blob_dir", "defaults",
@@ -125,14 +123,6 @@ class EmailSettings:
         if isinstance(sender, str) and sender.strip():
             own.add(sender.strip().casefold())
         return frozenset(own)
-
-    def blob_root(self, engine: Settings) -> Path:
-        """The blob folder: ``blob_dir``, else ``<db_path>.mail`` beside the SQLite file."""
-        if self.blob_dir:
-            return Path(self.blob_dir)
-        if engine.database_url:
-            raise InputError("blob_dir", "name a folder for raw mail when the store is PostgreSQL")
-        return Path(engine.db_path + BLOB_DIR_SUFFIX)
 
     def notify_settings(self) -> NotifySettings | None:
         """The ``notify`` section read by the notifier's own settings class; None without one."""

@@ -66,6 +66,8 @@ _DOCS = {
     "to": "the group (functional) or the manager (hierarchical)",
     "code": "resolution code",
     "score": "1 to 5",
+    "reached": "whether the call-back reached the customer (a score needs it)",
+    "complaint": "the customer complains: opens a complaint ticket for the complaint group",
 }
 _STRICT = ConfigDict(extra="forbid")
 #: An instant travels as text and is parsed by the command (``command_from_dict``), which
@@ -215,6 +217,23 @@ class SlaStatus(BaseModel):
     number: str
     as_of: str
     clocks: list[ClockItem]
+
+
+class CallbackItem(BaseModel):
+    """A satisfaction call-back still owed (the call-back queue, docs/kpis.md)."""
+
+    number: str
+    kind: str
+    priority: str
+    service: str | None
+    customer: str | None
+    summary: str
+    state: str = Field(description="the ticket's state: resolved or closed")
+    group: str = Field(description="the group that calls back")
+    requested_at: str
+    due: str | None = Field(description="the end of the call-back's OLA target")
+    remaining_s: float | None = Field(description="calendar seconds to due; negative: overdue")
+    overdue: bool
 
 
 class KpisResult(BaseModel):

@@ -61,6 +61,11 @@ ACTIONS: dict[str, tuple[type[Command], str]] = {
     "major-clear": (c.ClearMajorIncident, "a major incident is major no longer"),
     "satisfaction": (c.RecordSatisfaction, "the customer's survey score"),
     "complaint": (c.RecordComplaint, "a complaint against the ticket"),
+    "callback": (
+        c.RecordCallback,
+        "the satisfaction call-back's outcome: reached, a 1-5 score (reached only), a comment, "
+        "a complaint (it, or a score of 1-2, opens a complaint ticket linked to this one)",
+    ),
     "external-reference": (c.RecordExternalReference, "the ticket's id in another system"),
     "root-cause": (c.RecordRootCause, "a problem's root cause"),
     "known-error": (c.RecordKnownError, "a problem becomes a known error"),

@@ -14,7 +14,13 @@ from fastapi.responses import StreamingResponse
 from opsledger.adapters.http.auth import Permission, Principal
 from opsledger.adapters.http.context import Api
 from opsledger.adapters.http.errors import json_text, require_json, single_values
-from opsledger.adapters.http.models import IssuedTokenInfo, KpisResult, NewToken, TokenInfo
+from opsledger.adapters.http.models import (
+    CallbackItem,
+    IssuedTokenInfo,
+    KpisResult,
+    NewToken,
+    TokenInfo,
+)
 from opsledger.adapters.http.routes_tickets import audit_module
 from opsledger.core.clock import parse_instant
 from opsledger.core.domain.errors import InputError
@@ -84,6 +90,21 @@ def views_router(api: Api) -> APIRouter:
             group=group, assignee=assignee, unassigned=unassigned, on_hold=on_hold
         )
         return entries[:limit] if limit is not None else entries
+
+    @router.get(
+        "/queue/callbacks", tags=["views"],
+        summary="the satisfaction call-backs still owed, by due instant",
+    )  # fmt: skip
+    def callbacks(
+        principal: Annotated[Principal, viewer],
+        group: Text = None,
+        as_of: Annotated[str | None, Query(max_length=64, **_INSTANT)] = None,
+        limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    ) -> list[CallbackItem]:
+        now = parse_instant(as_of, "as_of") if as_of is not None else api.engine.clock.now()
+        api.projections.catch_up()
+        entries = api.projections.callbacks(now, group=group)
+        return [CallbackItem(**e) for e in (entries[:limit] if limit is not None else entries)]
 
     @router.get("/kpis", tags=["views"], summary="every KPI of a month (docs/kpis.md)")
     def kpis(

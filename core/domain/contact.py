@@ -230,11 +230,11 @@ class ContactFacts(SlaClocks):
         at: datetime,
     ) -> None:
         """What the call-back found: the customer reached or not, a 1-5 score, a complaint."""
-        callback = self.callback
-        if callback is None:
-            number = str(vars(self).get("number", "?"))
-            raise DomainError(number, str(vars(self).get("state")), "record_callback",
-                              "no call-back was requested")  # fmt: skip
+        number, state = str(vars(self).get("number", "?")), str(vars(self).get("state"))
+        if self.callback is None:
+            raise DomainError(number, state, "record_callback", "no call-back was requested")
+        if state not in ("resolved", "closed"):  # reopened: its call-back was cancelled
+            raise DomainError(number, state, "record_callback", "the ticket is open again")
         if not isinstance(reached, bool):
             raise InputError("reached", "must be true or false")
         if score is not None and (

@@ -201,6 +201,8 @@ def test_a_reopen_cancels_the_call_back_and_closing_keeps_it(
     desk.reopen(number, "not fixed", actor="agent")
     states = [s.state for s in desk.sla_status(number, as_of=clock.now()) if s.metric == "callback"]
     assert states == ["cancelled"]
+    with pytest.raises(DomainError):  # the call-back went with the resolution
+        desk.execute(RecordCallback(ticket=number, reached=False, actor="amy"))
     desk.resolve(number, "fixed now", actor="agent")
     desk.close_ticket(number, actor="agent")
     states = [s.state for s in desk.sla_status(number, as_of=clock.now()) if s.metric == "callback"]

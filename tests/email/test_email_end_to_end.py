@@ -3,7 +3,7 @@ mailbox polled over IMAP, and the commands topic of a real Kafka broker.
 
 The adapter is started the way ``opsledger serve`` and ``opsledger worker`` start it
 (``start_adapters`` with the engine's plugin host), on a fresh SQLite store whose raw mail
-lands beside it in ``events.db.mail/``.
+lands beside the events, in its ``opsledger_mail_blobs`` table.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opsledger.adapters.email.blobs import BlobStore
+from opsledger.adapters.email.blobs import BlobTable
 from opsledger.adapters.email.plugin import EmailAdapter
 from opsledger.adapters.email.settings import EmailSettings
 from opsledger.adapters.kafka.bus import BusUnavailable, CommandBus, KafkaBus, LocalBus, Receipt
@@ -116,8 +116,8 @@ def test_mail_delivered_over_smtp_is_a_ticket_by_the_time_the_server_says_250(
     ticket = engine.get("REQ-000001")
     assert (ticket["customer"], ticket["channel"]) == (CUSTOMER, "email")
     [received] = [e for e in engine.history("REQ-000001") if e.event == "MailReceived"]
-    # the raw message beside the SQLite file, byte for byte as the client sent it
-    blobs = BlobStore(tmp_path / "events.db.mail")
+    # the raw message beside the events, byte for byte as the client sent it
+    blobs = engine.plugins.context.tables(BlobTable)
     assert blobs.get(received.details["raw_sha256"]) == raw
 
 

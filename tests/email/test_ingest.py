@@ -23,7 +23,7 @@ from opsledger.core import commands as c
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.records import RecordKind
 
-from opsledger import Engine, FixedClock, Settings
+from opsledger import Engine, FixedClock
 from tests.conftest import T0
 from tests.email.corpus_messages import (
     CORPUS_NOTIFICATION_ID,
@@ -456,13 +456,20 @@ def test_the_notify_section_is_read_by_the_notifiers_own_settings() -> None:
     assert refused.value.field == "notify.from_address"
 
 
-def test_raw_mail_is_kept_beside_the_sqlite_file_unless_a_folder_is_named(tmp_path: Path) -> None:
-    sqlite = Settings(db_path=str(tmp_path / "events.db"))
-    assert EmailSettings().blob_root(sqlite) == tmp_path / "events.db.mail"
-    named = EmailSettings(blob_dir=str(tmp_path / "mail"))
-    assert named.blob_root(sqlite) == tmp_path / "mail"
-    postgres = Settings(database_url="postgresql://desk@db.example.org/desk")
-    with pytest.raises(InputError) as refused:
-        EmailSettings().blob_root(postgres)
-    assert refused.value.field == "blob_dir"
-    assert named.blob_root(postgres) == tmp_path / "mail"
+def test_raw_mail_is_kept_in_a_table_beside_the_events_and_read_back_by_hash(
+    tmp_path: Path,
+) -> None:
+    from opsledger.adapters.email.blobs import BlobCorrupted, BlobTable
+
+    table = BlobTable.sqlite(str(tmp_path / "events.db"))
+    try:
+        digest = table.put(b"raw mail")
+        assert table.put(b"raw mail") == digest  # the same bytes: nothing written twice
+        assert table.has(digest) and table.get(digest) == b"raw mail"
+        table._run("UPDATE opsledger_mail_blobs SET data = ?", (b"tampered",))
+        with pytest.raises(BlobCorrupted):
+            table.get(digest)
+        with pytest.raises(InputError):
+            table.get("not-a-hash")
+    finally:
+        table.close()
