@@ -8,9 +8,6 @@ import pytest
 
 from tests.email.dovecot import DovecotServer, run_dovecot
 
-# The broker and per-test topics of tests/kafka, for the email test through Kafka.
-from tests.kafka.conftest import kafka_bootstrap, kafka_config  # noqa: F401
-
 
 @pytest.fixture(scope="session")
 def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:

@@ -13,7 +13,6 @@ import os
 import smtplib
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +22,7 @@ import pytest
 from opsledger.adapters.email.blobs import BlobTable
 from opsledger.adapters.email.plugin import EmailAdapter
 from opsledger.adapters.email.settings import EmailSettings
-from opsledger.adapters.kafka.bus import BusUnavailable, CommandBus, KafkaBus, LocalBus, Receipt
-from opsledger.adapters.kafka.config import KafkaConfig
-from opsledger.adapters.kafka.worker import Worker
+from opsledger.adapters.kafka.bus import BusUnavailable, CommandBus, LocalBus, Receipt
 from opsledger.core.commands import Command
 from opsledger.core.domain.errors import NotFoundError
 from opsledger.core.domain.records import RecordKind
@@ -36,7 +33,6 @@ from tests.email.corpus_messages import CUSTOMER, DESK, mail
 from tests.email.dovecot import DovecotServer
 from tests.email.smtp_relay import RecordingRelay
 from tests.email.test_imap import Mailboxes, mailboxes_on, wait_until
-from tests.kafka.conftest import MakeKafkaConfig
 
 SMTP_IN = {"host": "127.0.0.1", "port": 0}
 
@@ -237,39 +233,6 @@ def test_a_poller_restarted_after_a_crash_between_record_and_move_records_nothin
         history = [e.event for e in engine.history(f"REQ-{n:06d}")]
         assert history.count("MailReceived") == 1
     assert engine.rejected_messages() == []
-
-
-# -- Kafka -----------------------------------------------------------------------------------
-
-
-def test_mail_reaches_a_ticket_through_the_commands_topic_and_a_worker(
-    kafka_config: MakeKafkaConfig, tmp_path: Path
-) -> None:
-    config: KafkaConfig = kafka_config(partitions=3)
-    store = Settings(db_path=str(tmp_path / "events.db"))
-    front, back = Engine(store), Engine(store)  # the adapter's process and the worker's
-    bus = KafkaBus(config)
-    worker = Worker(back, config, tick_interval_s=0, retry_interval_s=0)
-    stop = threading.Event()
-    recording = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    recording.start()
-    try:
-        with running(EmailAdapter(settings(smtp_in=SMTP_IN)), bus, front) as adapter:
-            deliver(adapter, mail(message_id="<kafka.1@contoso.com>"))  # 250: on the topic
-            wait_until(lambda: requests(back) == 1, "the worker's record", timeout_s=40)
-            deliver(adapter, mail(message_id="<kafka.2@contoso.com>", subject="Re: [REQ-000001] x"))
-            wait_until(
-                lambda: view(back, "REQ-000001").get("customer_replies") == 1,
-                "the reply",
-                timeout_s=40,
-            )
-    finally:
-        stop.set()
-        recording.join(timeout=30)
-        bus.close()
-        front.close()
-        back.close()
-    assert worker.stats.dead_letters == 0
 
 
 # -- the plugin, as the CLI loads it --------------------------------------------------------

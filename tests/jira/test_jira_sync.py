@@ -7,6 +7,10 @@ shared FixedClock, so retries and a two-hour outage take no real time.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -281,3 +285,82 @@ def test_out_of_order_and_duplicate_webhooks_apply_by_their_timestamps(linked: L
     ticket = linked.ticket(number)
     assert ticket["state"] == "new"
     assert ticket["sync"]["jira"]["written"]["state"] == linked.clock.now().isoformat()
+
+
+def test_jira_server_with_a_personal_access_token_syncs_both_ways(
+    tmp_path: Path, clock: FixedClock, jira_server_standin: JiraStandin
+) -> None:
+    settings = JiraSettings.from_mapping(
+        {
+            "enabled": True,
+            "sites": {
+                "dc": {
+                    "url": jira_server_standin.url,
+                    "deployment": "server",
+                    "token": BOT.pat,
+                    "account": BOT.key,  # Server names users by key in webhooks
+                    "webhook_secret": SECRET,
+                }
+            },
+            "rules": [{"name": "problems", "site": "dc", "kinds": ["problem"], "project": "PROJ"}],
+        }
+    )
+    sync = JiraSync(settings)
+    engine = Engine(
+        Settings(db_path=str(tmp_path / "events.db")), clock=clock, plugins=manager(Reacting(sync))
+    )
+    app = create_app(engine)
+    mount_adapters(app, [JiraAdapter(settings, sync)])
+    try:
+        with serve(app) as base:
+            jira_server_standin.subscribe(
+                f"{base}/hooks/jira/dc?secret={SECRET}", events=["jira:issue_updated"]
+            )
+            number = engine.open_problem("Ledger drift", impact="low", urgency="low").number
+            sync.drain_once(LocalBus(engine), engine.plugins.context)
+            [key] = [r["reference"] for r in engine.get(number)["external_refs"]]
+            assert jira_server_standin.issue(key)["fields"]["priority"]["name"] == "Low"
+            clock.advance(5 * M)
+            jira_server_standin.add_comment(key, "Root cause: clock skew", as_user=ALICE)
+            jira_server_standin.transition(key, "Done", as_user=ALICE)
+            jira_server_standin.wait_for_webhooks()
+            ticket = engine.get(number)
+            assert (ticket["state"], ticket["work_notes"]) == ("resolved", 1)
+    finally:
+        engine.close()
+
+
+def test_the_reconcile_command_prints_the_drift_and_dry_run_changes_nothing(
+    linked: Linked, tmp_path: Path
+) -> None:
+    number = linked.engine.open_problem("Drift by CLI", impact="medium", urgency="medium").number
+    linked.drain()
+    key = linked.key(number)
+    linked.jira.wait_for_webhooks()
+    linked.jira.unsubscribe(linked.subscription)
+    linked.clock.advance(10 * M)
+    linked.jira.transition(key, "In Progress", as_user=ALICE)
+    config = tmp_path / "jira.json"
+    site = {
+        "url": linked.jira.url, "deployment": "cloud", "email": BOT.email,
+        "token": BOT.api_token, "account": BOT.account_id, "webhook_secret": SECRET,
+    }  # fmt: skip
+    rule = {"name": "problems", "site": "main", "kinds": ["problem"], "project": "PROJ"}
+    config.write_text(json.dumps({"enabled": True, "sites": {"main": site}, "rules": [rule]}))
+    env = {**os.environ, "OPSLEDGER_JIRA_ENABLED": "1", "OPSLEDGER_JIRA_CONFIG": str(config)}
+    env.pop("OPSLEDGER_DATABASE_URL", None)
+    db = linked.engine.settings.db_path
+
+    def reconcile_cli(*flags: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "opsledger", "--db", db, "jira", "reconcile", *flags]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+    dry = reconcile_cli("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{number} {key}: state opsledger='new' jira='In Progress'" in dry.stdout
+    assert "1 difference(s); would repair as shown" in dry.stdout
+    assert linked.ticket(number)["state"] == "new"
+    done = reconcile_cli()
+    assert done.returncode == 0, done.stderr
+    assert "repaired as shown" in done.stdout
+    assert linked.ticket(number)["state"] == "in_progress"
