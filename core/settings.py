@@ -103,3 +103,36 @@ def postgres_env(url: str) -> dict[str, str]:
         if key == "schema" and value:
             env["POSTGRES_SCHEMA"] = value
     return env
+
+
+# -- helpers for the adapters' own settings (monitoring, email, JIRA) -------------------------
+
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"0", "false", "no", "off", ""})
+
+
+def parse_flag(name: str, value: object) -> bool:
+    """A yes/no setting from JSON (a boolean) or the environment (``1``, ``yes``, ``off``...)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _YES:
+        return True
+    if text in _NO:
+        return False
+    raise InputError(name, f"{value!r} is not a yes or no")
+
+
+def read_json_config(path: Path, variable: str) -> dict[str, Any]:
+    """The JSON object in an adapter's settings file; errors name the variable that named it."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(variable, f"cannot read {path}: {error.strerror}") from None
+    except ValueError:
+        raise InputError(variable, f"{path} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(variable, f"{path} must hold a JSON object")
+    return data

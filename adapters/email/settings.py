@@ -9,7 +9,6 @@ one place; a bad value raises ``InputError`` naming the key as the file spells i
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -22,6 +21,7 @@ from opsledger.adapters.email.smtp_out import SmtpSettings
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import parse_impact, parse_urgency
 from opsledger.core.inbound import INBOUND_KINDS
+from opsledger.core.settings import parse_flag, read_json_config
 
 if TYPE_CHECKING:
     from opsledger.adapters.email.notify import NotifySettings
@@ -42,8 +42,6 @@ _SMTP_OUT_KEYS = (
     "host", "port", "username", "password", "starttls", "ssl", "from_address", "ca_file",
     "timeout_s", "local_hostname",
 )  # fmt: skip
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
 T = TypeVar("T")
 
 
@@ -183,7 +181,7 @@ class EmailSettings:
         if blob_dir is not None and (not isinstance(blob_dir, str) or not blob_dir.strip()):
             raise InputError("blob_dir", "must be a folder path")
         return cls(
-            enabled=_flag("enabled", data.get("enabled", False)),
+            enabled=parse_flag("enabled", data.get("enabled", False)),
             addresses=addresses,
             smtp_in=smtp_in,
             imap=imap,
@@ -204,9 +202,9 @@ class EmailSettings:
         data: dict[str, Any] = {}
         path = env.get(PREFIX + "CONFIG", "").strip()
         if path:
-            data = _load(Path(path))
+            data = read_json_config(Path(path), PREFIX + "CONFIG")
         if PREFIX + "ENABLED" in env:
-            data["enabled"] = _flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
+            data["enabled"] = parse_flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
         return cls.from_mapping(data, env)
 
 
@@ -276,26 +274,3 @@ def _section(name: str, build: Callable[[], T]) -> T:
         raise InputError(field_name, error.message) from None
     except TypeError as error:  # a value of the wrong JSON type reached a comparison
         raise InputError(name, f"a value has the wrong type ({error})") from None
-
-
-def _flag(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InputError(name, f"{value!r} is not a yes or no")
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(PREFIX + "CONFIG", f"cannot read {path}: {error.strerror}") from None
-    except ValueError:
-        raise InputError(PREFIX + "CONFIG", f"{path} is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InputError(PREFIX + "CONFIG", f"{path} must hold a JSON object")
-    return data

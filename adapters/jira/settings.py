@@ -7,7 +7,6 @@ Built once at the entry point from ``OPSLEDGER_JIRA_ENABLED`` and the JSON file 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from opsledger.core.domain.errors import InputError
+from opsledger.core.settings import parse_flag, read_json_config
 
 PREFIX = "OPSLEDGER_JIRA_"
 DEPLOYMENTS = ("cloud", "server")
@@ -37,7 +37,6 @@ DEFAULT_PRIORITY_OUT: Mapping[str, str] = {
     "P3": "Medium",
     "P4": "Low",
 }
-_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -144,12 +143,9 @@ class JiraSettings:
         data: dict[str, Any] = {}
         path = env.get(PREFIX + "CONFIG")
         if path:
-            try:
-                data = json.loads(Path(path).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as error:
-                raise InputError(PREFIX + "CONFIG", f"cannot read {path}: {error}") from None
+            data = read_json_config(Path(path), PREFIX + "CONFIG")
         if env.get(PREFIX + "ENABLED") is not None:
-            data["enabled"] = env[PREFIX + "ENABLED"].strip().lower() in _TRUE
+            data["enabled"] = parse_flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
         return cls.from_mapping(data, env=env)
 
     @classmethod

@@ -17,6 +17,7 @@ from typing import Any
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import parse_impact, parse_urgency
 from opsledger.core.inbound import THRESHOLD_FIELDS
+from opsledger.core.settings import parse_flag, read_json_config
 
 PREFIX = "OPSLEDGER_MONITORING_"
 #: The receivers, each a source with its own secrets: the path under /hooks/monitoring.
@@ -39,8 +40,6 @@ DEFAULT_SEVERITY: Mapping[str, tuple[str, str]] = MappingProxyType(
 )
 #: The flapping and storm settings, passed on with every inbound command.
 THRESHOLDS = THRESHOLD_FIELDS
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -155,7 +154,7 @@ class MonitoringSettings:
             raise InputError(unknown[0], "not a monitoring setting")
         values: dict[str, Any] = dict(data)
         if "enabled" in values:
-            values["enabled"] = _flag("enabled", values["enabled"])
+            values["enabled"] = parse_flag("enabled", values["enabled"])
         if "sources" in values:
             values["sources"] = _sources(values["sources"])
         if "severity" in values:
@@ -186,9 +185,9 @@ class MonitoringSettings:
         data: dict[str, Any] = {}
         path = env.get(PREFIX + "CONFIG", "").strip()
         if path:
-            data = dict(load_json_file(Path(path)))
+            data = read_json_config(Path(path), PREFIX + "CONFIG")
         if PREFIX + "ENABLED" in env:
-            data["enabled"] = _flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
+            data["enabled"] = parse_flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
         for suffix, name in (
             ("RESOLVE_RULE", "resolve_rule"),
             ("CORRELATE_BY", "correlate_by"),
@@ -220,29 +219,6 @@ class MonitoringSettings:
         if sources:
             data["sources"] = sources
         return cls.from_mapping(data)
-
-
-def load_json_file(path: Path) -> Mapping[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(PREFIX + "CONFIG", f"cannot read {path}: {error.strerror}") from None
-    except ValueError:
-        raise InputError(PREFIX + "CONFIG", f"{path} is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InputError(PREFIX + "CONFIG", f"{path} must hold a JSON object")
-    return data
-
-
-def _flag(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise InputError(name, f"{value!r} is not a yes or no")
 
 
 def _sources(value: object) -> dict[str, SourceAuth]:

@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import pytest
 from opsledger.adapters.email.imap import quote_mailbox
 from opsledger.adapters.kafka.devbroker import free_port, stop_process, tail
 
-from tests.conftest import in_ci
+from tests.peers import find_binary, require_binary
 
 DEFAULT_BINARY = "/usr/sbin/dovecot"
 READY_TIMEOUT_S = 10.0
@@ -51,26 +50,12 @@ class DovecotUnavailable(RuntimeError):
 
 def dovecot_binary() -> str | None:
     """``$OPSLEDGER_DOVECOT_BIN``, Debian's path, or the first one on PATH; None if none."""
-    given = os.environ.get("OPSLEDGER_DOVECOT_BIN", "").strip()
-    for candidate in (given,) if given else (DEFAULT_BINARY, "dovecot"):
-        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
+    return find_binary("OPSLEDGER_DOVECOT_BIN", DEFAULT_BINARY, "dovecot")
 
 
 def require_dovecot() -> str:
     """The binary's path; skip outside CI, fail inside it, when it is not installed."""
-    binary = dovecot_binary()
-    if binary is None:
-        given = os.environ.get("OPSLEDGER_DOVECOT_BIN", "").strip() or DEFAULT_BINARY
-        reason = f"{given} not found (apt-get install dovecot-imapd)"
-        if in_ci():
-            pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip", pytrace=False)
-        pytest.skip(reason)
-    return binary
+    return require_binary("OPSLEDGER_DOVECOT_BIN", DEFAULT_BINARY, "dovecot", "dovecot-imapd")
 
 
 def _system_users() -> tuple[str, str, int, int]:

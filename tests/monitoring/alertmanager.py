@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.error
@@ -27,10 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import pytest
 from opsledger.adapters.kafka.devbroker import free_port, stop_process, tail
 
-from tests.conftest import in_ci
+from tests.peers import find_binary, require_binary
 
 DEFAULT_BINARY = "/usr/bin/prometheus-alertmanager"
 READY_TIMEOUT_S = 15.0
@@ -46,26 +43,17 @@ class AlertmanagerUnavailable(RuntimeError):
 
 def alertmanager_binary() -> str | None:
     """``$OPSLEDGER_ALERTMANAGER_BIN``, Debian's path, or the first one on PATH; None if none."""
-    given = os.environ.get("OPSLEDGER_ALERTMANAGER_BIN", "").strip()
-    for candidate in (given,) if given else (DEFAULT_BINARY, "prometheus-alertmanager"):
-        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
+    return find_binary("OPSLEDGER_ALERTMANAGER_BIN", DEFAULT_BINARY, "prometheus-alertmanager")
 
 
 def require_alertmanager() -> str:
     """The binary's path; skip outside CI, fail inside it, when it is not installed."""
-    binary = alertmanager_binary()
-    if binary is None:
-        given = os.environ.get("OPSLEDGER_ALERTMANAGER_BIN", "").strip() or DEFAULT_BINARY
-        reason = f"{given} not found (apt-get install prometheus-alertmanager)"
-        if in_ci():
-            pytest.fail(f"{reason}; CI=true, so this is a failure, not a skip", pytrace=False)
-        pytest.skip(reason)
-    return binary
+    return require_binary(
+        "OPSLEDGER_ALERTMANAGER_BIN",
+        DEFAULT_BINARY,
+        "prometheus-alertmanager",
+        "prometheus-alertmanager",
+    )
 
 
 def _http_config(bearer_token: str | None) -> dict[str, Any]:
