@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from opsledger.core.commands import IngestMail, RecordCallback, RecordNotification
 
-from opsledger import DomainError, Engine, FixedClock, InputError, NotFoundError, Settings
+from opsledger import DomainError, Engine, FixedClock, InputError, NotFoundError
 from tests.conftest import T0
 
 M, H, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
@@ -27,12 +26,9 @@ CALLBACK_OLA = {
 
 
 @pytest.fixture
-def desk(backend: Settings, clock: FixedClock) -> Iterator[Engine]:
-    engine = Engine(backend, clock=clock)
-    try:
-        yield engine
-    finally:
-        engine.close()
+def desk(engine: Engine) -> Engine:
+    """The shared engine fixture (tests/conftest.py), under this module's name for it."""
+    return engine
 
 
 def mail(engine: Engine, message_id: str, **fields: Any) -> str:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from opsledger.core.commands import ApplyExternalChange, RecordExternalReference, RecordSync
 
-from opsledger import Engine, FixedClock, InputError, NotFoundError, Settings
+from opsledger import Engine, FixedClock, InputError, NotFoundError
 
 M = timedelta(minutes=1)
 
 
 @pytest.fixture
-def desk(backend: Settings, clock: FixedClock) -> Iterator[Engine]:
-    engine = Engine(backend, clock=clock)
-    try:
-        yield engine
-    finally:
-        engine.close()
+def desk(engine: Engine) -> Engine:
+    """The shared engine fixture (tests/conftest.py), under this module's name for it."""
+    return engine
 
 
 def linked(engine: Engine, kind: str = "problem") -> str:

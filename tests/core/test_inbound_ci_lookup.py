@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opsledger.core.commands import ChangeCIStatus
 from opsledger.core.inbound import inbound_command
 
-from opsledger import Engine, FixedClock, InputError, Settings
+from opsledger import Engine, InputError
 
 
 @pytest.fixture
-def desk(backend: Settings, clock: FixedClock) -> Iterator[Engine]:
-    engine = Engine(backend, clock=clock)
-    try:
-        yield engine
-    finally:
-        engine.close()
+def desk(engine: Engine) -> Engine:
+    """The shared engine fixture (tests/conftest.py), under this module's name for it."""
+    return engine
 
 
 def fire(engine: Engine, key: str, **fields: Any) -> dict[str, Any]:
