@@ -126,7 +126,10 @@ class JiraSync:
                 body = str(getattr(event, "body", ""))
                 ops.append({"op": "comment", "body": f"[{event.actor}] {body}"})
         elif name == "Linked":
-            ops.append({"op": "link", "target": str(getattr(event, "target", ""))})
+            # both ends record the link: one issue link per pair, pushed from the lower number
+            target = str(getattr(event, "target", ""))
+            if str(ticket["number"]) < target:
+                ops.append({"op": "link", "target": target})
         return ops
 
     # -- performing ----------------------------------------------------------------------

@@ -364,3 +364,23 @@ def test_the_reconcile_command_prints_the_drift_and_dry_run_changes_nothing(
     assert done.returncode == 0, done.stderr
     assert "repaired as shown" in done.stdout
     assert linked.ticket(number)["state"] == "in_progress"
+
+
+def test_links_and_the_resolution_are_carried_over(linked: Linked) -> None:
+    first = linked.engine.open_problem("Disk fills up", impact="medium", urgency="medium").number
+    second = linked.engine.open_problem("Backups slow", impact="medium", urgency="medium").number
+    while linked.drain():
+        pass
+    a, b = linked.key(first), linked.key(second)
+    linked.clock.advance(M)
+    linked.engine.link(first, "relates_to", second, actor="amy")
+    linked.engine.resolve(first, "workaround", "rotated the logs", actor="amy")
+    while linked.drain():
+        pass
+    [link] = linked.jira.issue(a)["fields"]["issuelinks"]  # one per pair, not one per end
+    assert (link.get("outwardIssue") or link.get("inwardIssue", {})).get("key") == b
+    fields = linked.jira.issue(a)["fields"]
+    assert (fields["status"]["name"], fields["resolution"]["name"]) == ("Done", "Done")
+    assert linked.jira.comments(a)[-1]["body"] == (
+        "Resolved in opsledger (workaround): rotated the logs"
+    )
