@@ -99,8 +99,7 @@ class JiraReceiver:
 def _stripped_comment(payload: object) -> bool:
     """JIRA Server's ``comment_*`` events carry no issue; the same comment comes complete in
     ``jira:issue_updated``, so these are acknowledged and dropped rather than refused."""
-    return (
-        isinstance(payload, dict)
-        and payload.get("webhookEvent") in COMMENT_EVENTS
-        and payload.get("issue") is None
-    )
+    if not isinstance(payload, dict):
+        return False
+    event = payload.get("webhookEvent")
+    return isinstance(event, str) and event in COMMENT_EVENTS and payload.get("issue") is None

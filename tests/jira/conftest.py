@@ -1,4 +1,4 @@
-"""JIRA fixtures: the REST stand-in (tests/jira/standin.py) on a free loopback port, and a sink.
+"""JIRA fixtures: the REST stand-in (tests/jira/standin/) on a free loopback port, and a sink.
 
 The stand-in reads time from the shared ``clock`` fixture (a FixedClock at T0), so JIRA's
 ``created``/``updated`` and webhook ``timestamp`` values are hand-computable; advance the clock
