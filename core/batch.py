@@ -125,7 +125,7 @@ class Batch:
             raise
         self.workspace.update(unit.touched)
         if key is not None:
-            record = CommandRecord(
+            record = CommandRecord.accepted(
                 key=key, command=name, result=outcome.to_dict(), actor=actor, timestamp=at
             )
             self.workspace[record.id] = record

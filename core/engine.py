@@ -315,8 +315,10 @@ class Engine(SlaService):
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
                 continue
             # Our copies are exactly what was just recorded: cache them, rather than have
-            # the next command replay these events onto the older cached version.
-            self.app.repository.remember(changed)
+            # the next command replay these events onto the older cached version. Not the
+            # idempotency records: read again only for a duplicate, they would crowd the
+            # tickets out of the cache (one per command).
+            self.app.repository.remember(a for a in changed if not isinstance(a, CommandRecord))
             self._after_save(batch.workspace.values())
             self._notify(recordings)
             return results

@@ -34,6 +34,7 @@ from opsledger.adapters.kafka.envelope import command_of, dead_letter_headers, d
 from opsledger.core.batch import Rejected, TrackingConflict
 from opsledger.core.commands import Command
 from opsledger.core.domain.errors import InputError
+from opsledger.projections.base import cyclic_gc_paused
 
 if TYPE_CHECKING:
     from opsledger.core.engine import Engine, Outcome
@@ -128,11 +129,12 @@ class Worker:
         )
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         seen = 0
-        for tp, messages in polled.items():
-            seen += len(messages)
-            upto = self._record(tp, messages)
-            if upto is not None:
-                offsets[tp] = OffsetAndMetadata(upto, "", -1)
+        with cyclic_gc_paused():
+            for tp, messages in polled.items():
+                seen += len(messages)
+                upto = self._record(tp, messages)
+                if upto is not None:
+                    offsets[tp] = OffsetAndMetadata(upto, "", -1)
         if offsets:
             try:
                 self.consumer.commit(offsets)

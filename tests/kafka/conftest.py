@@ -8,12 +8,16 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 from opsledger.adapters.kafka.config import KafkaConfig, ensure_topics
 from opsledger.adapters.kafka.devbroker import BrokerUnavailable, DevBroker, wait_until_ready
+
+from opsledger import Engine, FixedClock, Settings
+from tests.conftest import T0
 
 
 def in_ci() -> bool:
@@ -44,6 +48,21 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     with broker:
         yield broker.bootstrap
+
+
+@pytest.fixture
+def engines(tmp_path: Path) -> Iterator[Callable[[str], Engine]]:
+    """``engines(name)``: an engine on a fresh SQLite file of that name, at a fixed T0."""
+    made: list[Engine] = []
+
+    def make(name: str) -> Engine:
+        engine = Engine(Settings(db_path=str(tmp_path / f"{name}.db")), clock=FixedClock(T0))
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine.close()
 
 
 class MakeKafkaConfig(Protocol):
