@@ -78,7 +78,7 @@ class MonitoringSettings:
     service_labels: tuple[str, ...] = ("service", "job")
     #: labels read for a configuration item: a CI number is used as it is, any other value
     #: (and a ``host:port`` value's host) is a name the engine looks the CI up by
-    ci_labels: tuple[str, ...] = ("ci", "instance", "job")
+    ci_labels: tuple[str, ...] = ("ci", "instance", "job", "service")
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: flapping: this many open/resolve changes of one alert within flap_window_s seconds
     #: suspend its incident's auto-resolve (0: off)

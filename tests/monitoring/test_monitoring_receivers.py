@@ -367,3 +367,11 @@ def test_an_instance_label_finds_the_ci_registered_under_its_host(mon: Desk) -> 
     ticket = mon.engine.get(response.json()["results"][0]["number"])
     # 'db-1:9100' names no CI; its host 'db-1' does
     assert ticket["ci"] == db1
+
+
+def test_a_service_label_names_the_ci_when_no_host_does(mon: Desk) -> None:
+    checkout = mon.engine.register_ci("application", "checkout").number
+    alert = firing("dddd", "2024-03-04T08:58:00Z", instance="10.0.0.7:9100", service="checkout")
+    response = post_am(mon, group(alert))
+    ticket = mon.engine.get(response.json()["results"][0]["number"])
+    assert (ticket["ci"], ticket["service"]) == (checkout, "checkout")
