@@ -8,6 +8,10 @@ pytest 9 here, hence the loop over operations.)
 
 Every check runs but "schema-valid data is accepted": a schema cannot say that a month is
 2024-13 or that an incident cannot be linked as a CI's host, so such input is a documented 400.
+Reads (GET) also skip "schema-violating data is rejected": their parameters are query text,
+and a value generated to violate the schema (a number, an object, or a header we replace with
+the test's token) can arrive as valid text (seen: an object serialised to a short string for
+``assignee``), so a correct 200 was reported as a failure. Writes keep the check.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from opsledger.core.domain.sla import default_policy
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from opsledger import FixedClock, Settings
 from tests.http.desk import Desk, make_desk
@@ -43,6 +47,10 @@ def fuzzed(tmp_path: Path, clock: FixedClock) -> Iterator[Desk]:
 
 
 def _exercise(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> list[int]:
+    excluded = [positive_data_acceptance]
+    if mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET":
+        excluded.append(negative_data_rejection)
+
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
         max_examples=EXAMPLES,
@@ -51,9 +59,7 @@ def _exercise(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> 
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
-        response = case.call_and_validate(
-            headers=headers, excluded_checks=[positive_data_acceptance]
-        )
+        response = case.call_and_validate(headers=headers, excluded_checks=excluded)
         calls.append(response.status_code)
 
     calls: list[int] = []
