@@ -264,6 +264,9 @@ class ApplyExternalChange(Command):
     comment_id: str | None = None
     comment_body: str = ""
     comment_public: bool = False
+    #: the issue's reference before a move (JIRA gives a moved issue a new key): the ticket
+    #: linked to the old one answers to ``reference`` from now on
+    previous_reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

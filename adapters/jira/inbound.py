@@ -77,7 +77,9 @@ def command_for(
             and comment.visibility is None
             and comment.public is not False
         )
-    if state is None and priority is None and comment_id is None:
+    moved = change_of(hook, "Key")  # a move to another project gives the issue a new key
+    previous = moved.from_text if moved is not None and moved.from_text else None
+    if state is None and priority is None and comment_id is None and previous is None:
         return None
     who = hook.user.display_name or hook.user.account if hook.user else "automation"
     return ApplyExternalChange(
@@ -93,6 +95,7 @@ def command_for(
         comment_id=comment_id,
         comment_body=body,
         comment_public=public,
+        previous_reference=previous,
         actor=f"jira:{who}",
         idempotency_key=f"jira:{site.name}:{hook.delivery_id}",
     )

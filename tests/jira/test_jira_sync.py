@@ -31,11 +31,12 @@ from opsledger.plugins.outbox import Outbox
 
 from opsledger import Engine, FixedClock, Settings
 from tests.dashboard.conftest import serve
-from tests.jira.standin import ALICE, BOT, JiraStandin
+from tests.jira.standin import ALICE, BOT, JiraStandin, epoch_ms
 from tests.plugins.test_plugin_hooks import manager
 
 M, H = timedelta(minutes=1), timedelta(hours=1)
 SECRET = "hook-secret"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def jira_settings(url: str) -> JiraSettings:
@@ -384,3 +385,26 @@ def test_links_and_the_resolution_are_carried_over(linked: Linked) -> None:
     assert linked.jira.comments(a)[-1]["body"] == (
         "Resolved in opsledger (workaround): rotated the logs"
     )
+
+
+def test_an_issue_moved_to_another_project_keeps_its_ticket(linked: Linked) -> None:
+    number = linked.engine.open_problem("Moves around", impact="low", urgency="low").number
+    linked.drain()
+    old = linked.key(number)
+    linked.jira.wait_for_webhooks()
+    moved = json.loads((FIXTURES / "cloud_issue_updated_status.json").read_text())
+    moved["timestamp"] = epoch_ms(linked.clock.advance(M))
+    moved["issue"]["key"] = "OPS-9"
+    moved["changelog"] = {"id": "20001", "items": [
+        {"field": "Key", "fieldtype": "jira", "from": None, "fromString": old,
+         "to": None, "toString": "OPS-9"},
+    ]}  # fmt: skip
+    url = f"{linked.base}/hooks/jira/main?secret={SECRET}"
+    assert httpx.post(url, json=moved).json()["number"] == number
+    assert [r["reference"] for r in linked.ticket(number)["external_refs"]] == [old, "OPS-9"]
+    # from now on the new key finds the ticket
+    later = json.loads((FIXTURES / "cloud_issue_updated_status.json").read_text())
+    later["timestamp"] = epoch_ms(linked.clock.advance(M))
+    later["issue"]["key"] = "OPS-9"
+    assert httpx.post(url, json=later).json()["number"] == number
+    assert linked.ticket(number)["state"] != "new"
