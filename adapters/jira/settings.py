@@ -242,6 +242,9 @@ def _site(name: str, spec: Any, env: Mapping[str, str]) -> Site:
     if deployment == "cloud" and not (isinstance(email, str) and email):
         raise InputError(where + "email", "a Cloud site authenticates with e-mail + API token")
     secret, key = spec.get("webhook_secret"), spec.get("hmac_secret")
+    for option, value in (("webhook_secret", secret), ("hmac_secret", key)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InputError(where + option, "must be a non-empty string")
     if not secret and not key:
         raise InputError(where + "webhook_secret", "webhooks need a secret or an hmac_secret")
     retries = spec.get("max_retries", 0)

@@ -23,6 +23,8 @@ from opsledger.plugins.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 CHANNEL = "jira"
+#: how long one process holds a row it performs (longer than any REST call's timeout)
+LEASE = timedelta(minutes=5)
 SYSTEM = "jira"
 ACTOR = "jira-sync"
 #: the prefix of actors whose changes came from JIRA (ApplyExternalChange): never pushed back
@@ -158,6 +160,9 @@ class JiraSync:
         outbox = context.tables(Outbox)
         performed = 0
         for row in outbox.due(CHANNEL, context.clock.now()):
+            # several processes run the sync on one outbox: a row is performed by one of them
+            if not outbox.claim(row, LEASE, context.clock.now()):
+                continue
             self._perform(row, outbox, context, bus)
             performed += 1
         for row in outbox.unrecorded(CHANNEL):
@@ -201,13 +206,19 @@ class JiraSync:
         op = row.payload["op"]
         if op == "create":
             made = rest.find_by_ticket(rule, row.ticket) or rest.create(rule, ticket)
-            if self.settings.ticket_url:
-                url = f"{self.settings.ticket_url.rstrip('/')}/{row.ticket}"
-                rest.remote_link(made, url, f"opsledger {row.ticket}")
-            target = rule.status_out.get(str(ticket["state"]))
-            if target:
-                rest.transition_to(made, target)
-            return {"key": made}
+            # The issue exists from here on: what follows must not lose its key (a refused
+            # transition would fail the row and leave the ticket without its issue).
+            notes: list[str] = []
+            try:
+                if self.settings.ticket_url:
+                    url = f"{self.settings.ticket_url.rstrip('/')}/{row.ticket}"
+                    rest.remote_link(made, url, f"opsledger {row.ticket}")
+                target = rule.status_out.get(str(ticket["state"]))
+                if target:
+                    rest.transition_to(made, target)
+            except SyncError as error:  # reconcile or the next state change catches up
+                notes.append(f"after create: {error}")
+            return {"key": made, "note": "; ".join(notes)} if notes else {"key": made}
         key = jira_key(ticket) or self._created_key(outbox, row.ticket)
         if key is None:
             raise SyncError(f"{row.ticket} has no JIRA issue yet", transient=True)
@@ -223,7 +234,10 @@ class JiraSync:
                 rest.set_priority(key, name)
             return {"key": key, "priority": name}
         if op == "link":
-            other = jira_key(context.ticket(str(row.payload["target"])))
+            target = str(row.payload["target"])
+            other = jira_key(context.ticket(target)) or self._created_key(outbox, target)
+            if other is None and outbox.find(CHANNEL, f"create:{target}") is not None:
+                raise SyncError(f"{target}'s issue is not created yet", transient=True)
             if other:
                 rest.link(key, other)
             return {"key": key, "linked": other}

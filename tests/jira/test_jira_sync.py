@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +30,7 @@ from opsledger.core.commands import RecordSync
 from opsledger.plugins import hookimpl
 from opsledger.plugins.outbox import Outbox
 
-from opsledger import Engine, FixedClock, Settings
+from opsledger import Engine, FixedClock, InputError, Settings
 from tests.dashboard.conftest import serve
 from tests.jira.standin import ALICE, BOT, JiraStandin, epoch_ms
 from tests.plugins.test_plugin_hooks import manager
@@ -408,3 +409,81 @@ def test_an_issue_moved_to_another_project_keeps_its_ticket(linked: Linked) -> N
     later["issue"]["key"] = "OPS-9"
     assert httpx.post(url, json=later).json()["number"] == number
     assert linked.ticket(number)["state"] != "new"
+
+
+def drain_all(linked: Linked) -> None:
+    while linked.drain():
+        pass
+
+
+def test_a_link_to_a_ticket_whose_issue_is_being_created_waits_for_it(linked: Linked) -> None:
+    a = linked.engine.open_problem("Disk fills up", impact="medium", urgency="medium").number
+    drain_all(linked)
+    b = linked.engine.open_problem("Backups slow", impact="medium", urgency="medium").number
+    linked.engine.link(a, "relates_to", b, actor="amy")
+    for _ in range(3):  # the link row retries until b's issue exists
+        drain_all(linked)
+        linked.clock.advance(5 * M)
+    [link] = linked.jira.issue(linked.key(a))["fields"]["issuelinks"]
+    assert (link.get("outwardIssue") or link.get("inwardIssue", {})).get("key") == linked.key(b)
+
+
+def test_two_processes_sharing_the_outbox_perform_each_row_once(
+    linked: Linked, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number = linked.engine.open_problem("Two workers", impact="low", urgency="low").number
+    drain_all(linked)
+    key = linked.key(number)
+    linked.engine.comment(number, "Vendor contacted", actor="amy")
+    other = Engine(linked.engine.settings, clock=linked.clock, plugins=manager())
+    other_sync = JiraSync(linked.settings)
+    barrier = threading.Barrier(2)
+    read_due = Outbox.due
+
+    def due(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+        rows = read_due(self, *args, **kwargs)
+        barrier.wait(timeout=10)  # both have read the row before either performs it
+        return rows
+
+    monkeypatch.setattr(Outbox, "due", due)
+    threads = [
+        threading.Thread(target=linked.drain),
+        threading.Thread(
+            target=lambda: other_sync.drain_once(LocalBus(other), other.plugins.context)
+        ),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    other.close()
+    assert [c["body"] for c in linked.jira.comments(key)] == ["[amy] Vendor contacted"]
+
+
+def test_a_refused_transition_after_create_keeps_the_issue_key(linked: Linked) -> None:
+    number = linked.engine.open_problem("Acked before sync", impact="low", urgency="low").number
+    linked.engine.acknowledge(number, actor="amy")
+    linked.jira.fail_next(1, status=400, method="POST", path="issue/PROJ-1/transitions")
+    for _ in range(3):
+        drain_all(linked)
+        linked.clock.advance(30 * M)
+    assert linked.key(number) == "PROJ-1"
+    assert linked.jira.issue("PROJ-1")["fields"]["status"]["name"] == "In Progress"
+
+
+def test_a_webhook_secret_that_is_not_text_is_refused() -> None:
+    with pytest.raises(InputError) as refused:
+        JiraSettings.from_mapping(
+            {
+                "sites": {
+                    "main": {
+                        "url": "http://127.0.0.1:9",
+                        "email": "b@x",
+                        "token": "t",
+                        "account": "bot",
+                        "webhook_secret": 123456789,
+                    }
+                },
+            }
+        )
+    assert refused.value.field == "sites.main.webhook_secret"
