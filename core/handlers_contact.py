@@ -102,8 +102,14 @@ def ingest_mail(cmd: c.IngestMail, u: Unit) -> str:
             raise NotFoundError("ticket", f"an out-of-office reply ({cmd.message_id}) to no ticket")
         _record(cmd, u, ticket)  # recorded as such; it never reopens anything
         return ticket.number
-    if ticket is not None and set(cmd.thread) & set(ticket.survey_ids):
+    if (
+        ticket is not None
+        and set(cmd.thread) & set(ticket.survey_ids)
+        and ticket.state in (TicketState.RESOLVED, TicketState.CLOSED)
+        and (cmd.survey_score is not None or cmd.dissatisfied)
+    ):
         return _survey_answer(cmd, u, ticket)
+    # anything else that answers the survey (no score: "it broke again") is a reply like any
     if ticket is not None and ticket.is_open:
         _reply(cmd, u, ticket)
         return ticket.number

@@ -31,8 +31,9 @@ from opsledger.adapters.email.parsing import (
     ticket_token,
 )
 from opsledger.adapters.email.settings import EmailSettings, RateLimit, address_matches
+from opsledger.adapters.kafka.bus import BusUnavailable
 from opsledger.core.commands import IngestMail
-from opsledger.core.domain.errors import InputError
+from opsledger.core.domain.errors import InputError, OpsledgerError
 
 if TYPE_CHECKING:
     from opsledger.adapters.kafka.bus import CommandBus, Receipt
@@ -78,6 +79,13 @@ class SenderRateLimit:
                 return False
             seen.append(now)
             return True
+
+    def forget(self, sender: str, at: datetime) -> None:
+        """Take back the mail counted at ``at`` (it was not taken, or was a duplicate)."""
+        with self._lock:
+            seen = self._seen.get(sender)
+            if seen and at in seen:
+                seen.remove(at)
 
     def _sweep(self, before: datetime) -> None:
         for sender in [s for s, seen in self._seen.items() if not seen or seen[-1] <= before]:
@@ -138,16 +146,24 @@ class MailIngest:
             return self._submit(raw, digest, mail, sender, "bounce")
         if self.settings.allow and not address_matches(sender, self.settings.allow):
             return self._ignore(raw, digest, f"sender {sender} is not on the allow list")
-        if not self.rate.allow(sender, self.clock.now()):
+        now = self.clock.now()
+        if not self.rate.allow(sender, now):
             limit = self.settings.rate_limit
             why = f"more than {limit.per_sender} mails from {sender} within {limit.window_s:g} s"
             return self._ignore(raw, digest, why)
-        if signals.is_out_of_office:
-            return self._submit(raw, digest, mail, sender, "out_of_office")
-        why = _automatic(mail)
-        if why is not None:
-            return self._ignore(raw, digest, why)
-        return self._submit(raw, digest, mail, sender, "mail")
+        try:
+            if signals.is_out_of_office:
+                outcome = self._submit(raw, digest, mail, sender, "out_of_office")
+            elif (why := _automatic(mail)) is not None:
+                outcome = self._ignore(raw, digest, why)
+            else:
+                outcome = self._submit(raw, digest, mail, sender, "mail")
+        except BaseException:
+            self.rate.forget(sender, now)  # not taken: its retry must not count twice
+            raise
+        if outcome == "duplicate":
+            self.rate.forget(sender, now)  # the same mail again (IMAP and SMTP): counted once
+        return outcome
 
     def _refused_sender(self, mail: ParsedMail, sender: str) -> str | None:
         """Why mail from ``sender`` is never a ticket nor a bounce report of ours, or None."""
@@ -218,6 +234,10 @@ class MailIngest:
         # one thread, one key: its mails keep their order on one Kafka partition
         key = _thread_root(mail, command)
         receipt: Receipt = self.bus.submit([command], key=key)[0]
+        if receipt.exception is not None and not isinstance(receipt.exception, OpsledgerError):
+            # the store failed (a lost connection, a full disk), not the mail: the transport
+            # keeps it (IMAP) or answers 451 (SMTP), and it is tried again
+            raise BusUnavailable(f"the store could not record the mail: {receipt.error}")
         if receipt.error is not None:  # refused by the engine: the bus has set it aside
             return f"set aside:{receipt.error}"
         if receipt.outcome is None:

@@ -119,10 +119,10 @@ class Delivery:
         worked = 0
         bus_up = True
         for row in outbox.unrecorded(CHANNEL, BATCH):
-            worked += 1
             if not self._record(bus, outbox, row):
-                bus_up = False
+                bus_up = False  # not work done: the caller waits before trying again
                 break
+            worked += 1
         if self.sender is None:
             return worked
         now = context.clock.now()

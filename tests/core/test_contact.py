@@ -36,9 +36,11 @@ def mail(engine: Engine, message_id: str, **fields: Any) -> str:
     fields.setdefault("subject", "VPN does not connect")
     fields.setdefault("body", "Since this morning the VPN client times out.")
     command = IngestMail(
-        message_id=message_id, idempotency_key=f"mail:{message_id}", actor=fields["sender"],
+        message_id=message_id,
+        idempotency_key=f"mail:{message_id}",
+        actor=fields["sender"],
         **fields,
-    )  # fmt: skip
+    )
     return engine.execute(command).number
 
 
@@ -56,9 +58,15 @@ def sent(engine: Engine, ticket: str, message_id: str, template: str = "acknowle
 
 
 def test_a_new_mail_opens_a_service_request_for_its_sender(desk: Engine) -> None:
-    number = mail(desk, "<m1@example.cn>", language="zh", raw_sha256="ab" * 32,
-                  attachments=({"filename": "log.txt", "content_type": "text/plain", "size": 12,
-                                "sha256": "cd" * 32},))  # fmt: skip
+    number = mail(
+        desk,
+        "<m1@example.cn>",
+        language="zh",
+        raw_sha256="ab" * 32,
+        attachments=(
+            {"filename": "log.txt", "content_type": "text/plain", "size": 12, "sha256": "cd" * 32},
+        ),
+    )
     ticket = desk.get(number)
     assert number == "REQ-000001"
     assert (ticket["customer"], ticket["reporter"], ticket["channel"]) == (CUSTOMER,) * 2 + (
@@ -120,13 +128,20 @@ def test_an_out_of_office_reply_is_recorded_and_never_reopens(desk: Engine) -> N
     number = mail(desk, "<m1@example.cn>")
     sent(desk, number, "<ack-1@desk.example>")
     desk.resolve(number, "fixed", actor="agent")
-    ooo = mail(desk, "<ooo@example.cn>", mail_kind="out_of_office",
-               thread=("<ack-1@desk.example>",), subject="自动回复: VPN")  # fmt: skip
+    ooo = mail(
+        desk,
+        "<ooo@example.cn>",
+        mail_kind="out_of_office",
+        thread=("<ack-1@desk.example>",),
+        subject="自动回复: VPN",
+    )
     ticket = desk.get(number)
     assert ooo == number
     assert (ticket["state"], ticket["auto_replies"], ticket["customer_replies"]) == (
-        "resolved", 1, 0,
-    )  # fmt: skip
+        "resolved",
+        1,
+        0,
+    )
     with pytest.raises(NotFoundError):
         mail(desk, "<ooo2@example.cn>", mail_kind="out_of_office", thread=("<nobody@x>",))
 
@@ -134,16 +149,26 @@ def test_an_out_of_office_reply_is_recorded_and_never_reopens(desk: Engine) -> N
 def test_a_bounce_is_recorded_against_the_notification_that_bounced(desk: Engine) -> None:
     number = mail(desk, "<m1@example.cn>")
     sent(desk, number, "<ack-1@desk.example>")
-    bounce = mail(desk, "<dsn-1@mx.example.cn>", sender="mailer-daemon@mx.example.cn",
-                  mail_kind="bounce", bounced_message_id="<ack-1@desk.example>",
-                  bounce_status="5.1.1 user unknown")  # fmt: skip
+    bounce = mail(
+        desk,
+        "<dsn-1@mx.example.cn>",
+        sender="mailer-daemon@mx.example.cn",
+        mail_kind="bounce",
+        bounced_message_id="<ack-1@desk.example>",
+        bounce_status="5.1.1 user unknown",
+    )
     assert bounce == number
     ticket = desk.get(number)
     assert ticket["notifications"] == {"sent": 1, "failed": 0, "bounced": 1}
     assert ticket["customer_replies"] == 0  # a bounce is no reply and opened nothing
     with pytest.raises(NotFoundError):
-        mail(desk, "<dsn-2@mx>", sender="mailer-daemon@mx", mail_kind="bounce",
-             bounced_message_id="<never-sent@desk.example>")  # fmt: skip
+        mail(
+            desk,
+            "<dsn-2@mx>",
+            sender="mailer-daemon@mx",
+            mail_kind="bounce",
+            bounced_message_id="<never-sent@desk.example>",
+        )
     with pytest.raises(InputError) as caught:
         mail(desk, "<dsn-3@mx>", sender="mailer-daemon@mx", mail_kind="bounce")
     assert caught.value.field == "bounced_message_id"
@@ -157,8 +182,13 @@ def test_a_survey_answer_records_the_score_and_a_low_one_a_complaint(desk: Engin
     ticket = desk.get(number)
     assert ticket["satisfaction"] == {"score": 4, "comment": "4"}
     assert ticket["state"] == "resolved"  # an answer to the survey reopens nothing
-    mail(desk, "<s2@example.cn>", thread=("<survey-1@desk.example>",),
-         body="1 - nobody called me back", survey_score=1)  # fmt: skip
+    mail(
+        desk,
+        "<s2@example.cn>",
+        thread=("<survey-1@desk.example>",),
+        body="1 - nobody called me back",
+        survey_score=1,
+    )
     assert desk.get(number)["complaints"] == 1
     complaint = desk.get("REQ-000002")
     assert (complaint["group"], complaint["assignee"]) == ("service-desk", "service-desk-lead")
@@ -173,14 +203,18 @@ def test_resolution_under_a_callback_ola_starts_a_24_hour_call_back(
     resolved_at = clock.now()
     desk.resolve(number, "fixed", actor="agent")
     callback = desk.get(number)["callback"]
-    assert callback == {"group": "service-desk", "requested_at": resolved_at.isoformat(),
-                        "outcome": None}  # fmt: skip
+    assert callback == {
+        "group": "service-desk",
+        "requested_at": resolved_at.isoformat(),
+        "outcome": None,
+    }
     [status] = [s for s in desk.sla_status(number, as_of=resolved_at) if s.metric == "callback"]
     # 24x7 calendar: due exactly 1,440 minutes after the resolution
     assert (status.agreement, status.state, status.due) == ("ola", "running", resolved_at + DAY)
     clock.advance(3 * H)
-    desk.execute(RecordCallback(ticket=number, reached=True, score=5, comment="all good",
-                                actor="agent-amy"))  # fmt: skip
+    desk.execute(
+        RecordCallback(ticket=number, reached=True, score=5, comment="all good", actor="agent-amy")
+    )
     ticket = desk.get(number)
     assert ticket["satisfaction"] == {"score": 5, "comment": "all good"}
     assert ticket["callback"]["outcome"]["reached"] is True
@@ -216,7 +250,28 @@ def test_a_call_back_not_reached_gives_no_score_and_a_complaint_opens_a_ticket(
     with pytest.raises(InputError) as caught:
         desk.execute(RecordCallback(ticket=number, reached=False, score=3, actor="amy"))
     assert caught.value.field == "score"
-    desk.execute(RecordCallback(ticket=number, reached=True, score=2, comment="slow",
-                                actor="amy"))  # fmt: skip
+    desk.execute(RecordCallback(ticket=number, reached=True, score=2, comment="slow", actor="amy"))
     assert desk.get(number)["complaints"] == 1
     assert desk.get("REQ-000002")["summary"].startswith(f"Complaint about {number}")
+
+
+def test_an_answer_to_the_survey_without_a_score_is_a_reply_that_reopens(
+    desk: Engine, clock: FixedClock
+) -> None:
+    number = mail(desk, "<m1@example.cn>")
+    desk.resolve(number, "fixed", actor="agent")
+    sent(desk, number, "<survey-1@desk.example>", template="survey")
+    clock.advance(H)
+    mail(
+        desk,
+        "<s1@example.cn>",
+        thread=("<survey-1@desk.example>",),
+        body="It is jammed again, please send someone",
+    )
+    ticket = desk.get(number)
+    assert (ticket["reopen_count"], ticket["customer_replies"], ticket["satisfaction"]) == (
+        1,
+        1,
+        None,
+    )
+    assert ticket["state"] != "resolved"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from opsledger.adapters.email.blobs import BlobCorrupted, BlobStore
 from opsledger.adapters.email.ingest import MailIngest
 from opsledger.adapters.email.settings import EmailSettings, MailDefaults, RateLimit
-from opsledger.adapters.kafka.bus import LocalBus
+from opsledger.adapters.kafka.bus import BusUnavailable, LocalBus
 from opsledger.core import commands as c
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.records import RecordKind
@@ -473,3 +474,53 @@ def test_raw_mail_is_kept_in_a_table_beside_the_events_and_read_back_by_hash(
             table.get("not-a-hash")
     finally:
         table.close()
+
+
+class FlakyBus(LocalBus):
+    """The embedded bus, down until told otherwise (a broker or database outage)."""
+
+    down = True
+
+    def submit(self, commands: Any, **kw: Any) -> Any:
+        if self.down:
+            raise BusUnavailable("broker down")
+        return super().submit(commands, **kw)
+
+
+def test_retries_of_a_mail_the_bus_could_not_take_do_not_use_up_the_rate_limit(
+    engine: Engine, clock: FixedClock, tmp_path: Path
+) -> None:
+    blobs = BlobStore(tmp_path / "b")
+    bus = FlakyBus(engine)
+    limited = email_settings(blobs.root, rate_limit={"per_sender": 3, "window_s": 3600})
+    ingest = MailIngest(limited, bus, blobs, clock)
+    raw = mail(message_id="<only-one@contoso.com>", date=clock.now())
+    for _ in range(3):  # the IMAP poller or the sending server tries the one mail again
+        with pytest.raises(BusUnavailable):
+            ingest.accept(raw)
+    bus.down = False
+    assert ingest.accept(raw) == "recorded"
+
+
+def test_a_store_failure_keeps_the_mail_for_a_retry_instead_of_setting_it_aside(
+    engine: Engine, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = BlobStore(tmp_path / "b")
+    ingest = MailIngest(email_settings(blobs.root), LocalBus(engine), blobs, clock)
+    assert ingest.accept(mail(message_id="<first@contoso.com>", date=clock.now())) == "recorded"
+    read = engine.app.repository.get
+    failures = [sqlite3.OperationalError("disk I/O error")]  # one transient read failure
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(engine.app.repository, "get", flaky)
+    reply = mail(
+        message_id="<r1@contoso.com>", subject="Re: [REQ-000001] Printer", body="Still offline.\n"
+    )
+    with pytest.raises(BusUnavailable):  # SMTP answers 451, IMAP leaves it in the mailbox
+        ingest.accept(reply)
+    assert ingest.accept(reply) == "recorded"  # the retry
+    assert engine.get("REQ-000001")["customer_replies"] == 1
