@@ -104,8 +104,10 @@ def _follow(u: Unit, system: str, reference: str, t: Ticket, at: datetime) -> No
 
 
 def _newer(t: Ticket, system: str, field: str, occurred: datetime) -> bool:
-    last = t.field_written_at(system, field)
-    return last is None or occurred > last
+    """Newer than the field's last write on either side: a sync through ``system``, or a
+    change made here (still waiting in the outbox, say, after an outage)."""
+    writes = [w for w in (t.field_written_at(system, field), t.local_write_at(field)) if w]
+    return not writes or occurred > max(writes)
 
 
 def _move(t: Ticket, cmd: c.ApplyExternalChange, u: Unit, at: datetime) -> bool:

@@ -33,6 +33,25 @@ class SyncFacts(ContactFacts):
         value = vars(self).get("_sync", {}).get(system, {}).get("written", {}).get(field)
         return datetime.fromisoformat(value) if value else None
 
+    def _wrote(self, field: str, before: Any, after: Any, actor: str, at: datetime) -> None:
+        """Called by the ticket's own events: a synced field changed here. A change made by a
+        system this ticket syncs with (actor ``jira:...``) is that system's write, already
+        kept at its own instant; any other is a local write, which a later-arriving older
+        change from outside must not undo."""
+        if before == after:
+            return
+        system, colon, _ = actor.partition(":")
+        refs = vars(self).get("external_refs", [])
+        synced = system in vars(self).get("_sync", {}) or any(r["system"] == system for r in refs)
+        if colon and synced:
+            return
+        vars(self).setdefault("_local_writes", {})[field] = at
+
+    def local_write_at(self, field: str) -> datetime | None:
+        """When ``field`` last changed here, not through sync (None: never)."""
+        found: datetime | None = vars(self).get("_local_writes", {}).get(field)
+        return found
+
     def external_comment(self, system: str, comment_id: str) -> str | None:
         """The body last applied for an outside comment (None: never seen)."""
         comments = vars(self).get("_sync", {}).get(system, {}).get("comments", {})

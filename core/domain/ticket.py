@@ -169,6 +169,7 @@ class Ticket(SyncFacts):
     def _assigned(
         self, group: str, assignee: str | None, tier: str, actor: str, timestamp: datetime
     ) -> None:
+        before = self.state
         if self.group is not None:
             self.reassignment_count += 1
         self.group, self.assignee, self.tier = group, assignee, tier
@@ -176,6 +177,7 @@ class Ticket(SyncFacts):
             self.resumes_to = S.ASSIGNED.value
         else:
             self.state = S.ASSIGNED.value
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def acknowledge(self, *, actor: str, at: datetime) -> None:
         """An agent takes ownership: the first one stops the response clock."""
@@ -184,11 +186,13 @@ class Ticket(SyncFacts):
 
     @event("Acknowledged")
     def _acknowledged(self, actor: str, timestamp: datetime) -> None:
+        before = self.state
         if self.acknowledged_at is None:
             self.acknowledged_at, self.acknowledged_by = timestamp, actor
         if self.assignee is None:
             self.assignee = actor
         self.state = S.IN_PROGRESS.value
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def hold(
         self, *, reason: str, actor: str, at: datetime, note: str = "", vendor: str | None = None
@@ -215,8 +219,10 @@ class Ticket(SyncFacts):
     def _put_on_hold(
         self, reason: str, note: str, actor: str, timestamp: datetime, vendor: str | None = None
     ) -> None:
+        before = self.state
         self.resumes_to = self.state
         self.state, self.hold_reason, self.awaited_vendor = S.ON_HOLD.value, reason, vendor
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def resume(self, *, actor: str, at: datetime, note: str = "") -> None:
         """Back to the state the hold interrupted (assigned stays assigned until acknowledged)."""
@@ -225,7 +231,9 @@ class Ticket(SyncFacts):
 
     @event("Resumed")
     def _resumed(self, note: str, actor: str, timestamp: datetime) -> None:
+        before = self.state
         self.state, self.hold_reason, self.awaited_vendor = self.resumes_to, None, None
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def escalate_functionally(
         self, *, to_group: str, actor: str, at: datetime, reason: str = ""
@@ -256,12 +264,14 @@ class Ticket(SyncFacts):
         actor: str,
         timestamp: datetime,
     ) -> None:
+        before = self.state
         self.group, self.tier, self.assignee = to_group, to_tier, None
         self.functional_escalations += 1
         if self.state == S.ON_HOLD:
             self.resumes_to = S.ASSIGNED.value
         else:
             self.state = S.ASSIGNED.value
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def escalate_hierarchically(
         self, *, to: str, actor: str, at: datetime, reason: str = ""
@@ -349,7 +359,9 @@ class Ticket(SyncFacts):
         actor: str,
         timestamp: datetime,
     ) -> None:
+        before = self.priority
         self.impact, self.urgency, self.priority = impact, urgency, priority
+        self._wrote("priority", before, self.priority, actor, timestamp)
 
     def _check_can_resolve(self) -> None:
         """Kinds add their own preconditions (a change must be implemented or rejected)."""
@@ -363,8 +375,10 @@ class Ticket(SyncFacts):
 
     @event("Resolved")
     def _resolved(self, code: str, notes: str, actor: str, timestamp: datetime) -> None:
+        before = self.state
         self.state, self.hold_reason, self.awaited_vendor = S.RESOLVED.value, None, None
         self.resolved_at, self.resolution_code, self.resolution_notes = timestamp, code, notes
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def close(self, *, actor: str, at: datetime) -> None:
         self._require("close")
@@ -372,7 +386,9 @@ class Ticket(SyncFacts):
 
     @event("Closed")
     def _closed(self, actor: str, timestamp: datetime) -> None:
+        before = self.state
         self.state, self.closed_at = S.CLOSED.value, timestamp
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def reopen(self, *, reason: str, window: timedelta, actor: str, at: datetime) -> None:
         """Back to work if the resolution did not hold, within the reopen window only."""
@@ -386,6 +402,7 @@ class Ticket(SyncFacts):
 
     @event("Reopened")
     def _reopened(self, reason: str, actor: str, timestamp: datetime) -> None:
+        before = self.state
         self.reopen_count += 1
         self.resolved_at = self.resolution_code = self.resolution_notes = None
         if self.assignee is not None:
@@ -394,6 +411,7 @@ class Ticket(SyncFacts):
             self.state = S.ASSIGNED.value
         else:
             self.state = S.NEW.value
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def cancel(self, *, reason: str, actor: str, at: datetime) -> None:
         self._require("cancel")
@@ -401,7 +419,9 @@ class Ticket(SyncFacts):
 
     @event("Cancelled")
     def _cancelled(self, reason: str, actor: str, timestamp: datetime) -> None:
+        before = self.state
         self.state, self.hold_reason, self.awaited_vendor = S.CANCELLED.value, None, None
+        self._wrote("state", before, self.state, actor, timestamp)
 
     def record_satisfaction(self, *, score: int, comment: str, actor: str, at: datetime) -> None:
         """The customer's 1-5 survey score for this resolution."""

@@ -487,3 +487,22 @@ def test_a_webhook_secret_that_is_not_text_is_refused() -> None:
             }
         )
     assert refused.value.field == "sites.main.webhook_secret"
+
+
+def test_a_late_webhook_does_not_undo_a_newer_change_made_here(linked: Linked) -> None:
+    number = linked.engine.open_problem("Swap", impact="medium", urgency="medium").number
+    drain_all(linked)
+    key = linked.key(number)
+    linked.jira.wait_for_webhooks()
+    linked.jira.unsubscribe(linked.subscription)
+    emitted = len(linked.jira.emitted)
+    linked.clock.advance(M)  # 09:01 Alice starts progress in JIRA
+    linked.jira.transition(key, "In Progress", as_user=ALICE)
+    (late,) = (e.payload for e in linked.jira.emitted[emitted:])
+    linked.clock.advance(4 * M)  # 09:05 the ticket is resolved here: the newer write
+    linked.engine.resolve(number, "workaround", "restarted", actor="amy")
+    linked.clock.advance(M)  # 09:06 Alice's 09:01 webhook arrives
+    httpx.post(f"{linked.base}/hooks/jira/main?secret={SECRET}", json=late)
+    drain_all(linked)  # the 09:05 resolution reaches JIRA
+    assert linked.ticket(number)["state"] == "resolved"
+    assert linked.jira.issue(key)["fields"]["status"]["name"] == "Done"
