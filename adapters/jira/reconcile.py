@@ -64,17 +64,18 @@ def reconcile(
     engine: Engine, settings: JiraSettings, sync: JiraSync, *, dry_run: bool
 ) -> list[Repair]:
     repairs: list[Repair] = []
-    pairs = dict(linked_pairs(engine))
+    outbox = engine.plugins.context.tables(Outbox)
+    # each pair belongs to the rule (and so the site) that made its issue, else the first
+    # rule that selects the ticket; a pair of no rule of any site is left alone
+    ruled = {t: (_rule(settings, engine.get(t), outbox), k) for t, k in linked_pairs(engine)}
     for site in settings.sites:
-        rules = [r for r in settings.rules if r.site == site]
-        tickets = {t: k for t, k in pairs.items() if _rule(settings, engine.get(t), rules)}
+        tickets = {t: (r, k) for t, (r, k) in ruled.items() if r is not None and r.site == site}
         if not tickets:
             continue
-        views = {v.key: v for v in sync.rest(site).issues(sorted(set(tickets.values())))}
-        for ticket, key in sorted(tickets.items()):
+        keys = sorted({k for _, k in tickets.values()})
+        views = {v.key: v for v in sync.rest(site).issues(keys)}
+        for ticket, (rule, key) in sorted(tickets.items()):
             view = engine.get(ticket)
-            rule = _rule(settings, view, rules)
-            assert rule is not None
             issue = views.get(key)
             if issue is None:
                 repairs.append(Repair(ticket, key, "issue", "linked", "missing", "reported"))
@@ -85,8 +86,11 @@ def reconcile(
     return repairs
 
 
-def _rule(settings: JiraSettings, view: dict[str, Any], rules: list[Rule]) -> Rule | None:
-    return next((r for r in rules if r.selects(view)), rules[0] if rules else None)
+def _rule(settings: JiraSettings, view: dict[str, Any], outbox: Outbox) -> Rule | None:
+    created = outbox.find(CHANNEL, f"create:{view['number']}")
+    if created is not None:
+        return settings.rule_named(str(created.payload["rule"]))
+    return settings.rule_for(view)
 
 
 def _jira_time(issue: IssueView) -> datetime | None:
