@@ -6,15 +6,18 @@ Set OPSLEDGER_KAFKA_BOOTSTRAP to test against a broker of your own instead.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 from opsledger.adapters.kafka.config import KafkaConfig, ensure_topics
 from opsledger.adapters.kafka.devbroker import BrokerUnavailable, DevBroker, wait_until_ready
+from opsledger.adapters.kafka.worker import Worker
 
 from opsledger import Engine, FixedClock, Settings
 from tests.conftest import T0
@@ -115,3 +118,18 @@ def _delete_topics(configs: list[KafkaConfig]) -> None:
             admin.close()
     except Exception as e:
         warnings.warn(f"could not delete test topics {topics}: {e}", stacklevel=1)
+
+
+@contextmanager
+def recording(engine: Engine, config: KafkaConfig) -> Iterator[Worker]:
+    """A worker on its own thread recording the commands topic into ``engine`` (no SLA ticks,
+    no plugin retries) until the block ends; stopped and joined however the block ends."""
+    worker = Worker(engine, config, tick_interval_s=0, retry_interval_s=0)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join(timeout=30)

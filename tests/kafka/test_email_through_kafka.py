@@ -3,13 +3,11 @@ recording: mail in through SMTP, the reply threaded, nothing set aside."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from opsledger.adapters.email.plugin import EmailAdapter
 from opsledger.adapters.kafka.bus import KafkaBus
 from opsledger.adapters.kafka.config import KafkaConfig
-from opsledger.adapters.kafka.worker import Worker
 
 from opsledger import Engine, Settings
 from tests.email.test_email_end_to_end import (
@@ -22,7 +20,7 @@ from tests.email.test_email_end_to_end import (
     view,
     wait_until,
 )
-from tests.kafka.conftest import MakeKafkaConfig
+from tests.kafka.conftest import MakeKafkaConfig, recording
 
 
 def test_mail_reaches_a_ticket_through_the_commands_topic_and_a_worker(
@@ -32,12 +30,11 @@ def test_mail_reaches_a_ticket_through_the_commands_topic_and_a_worker(
     store = Settings(db_path=str(tmp_path / "events.db"))
     front, back = Engine(store), Engine(store)  # the adapter's process and the worker's
     bus = KafkaBus(config)
-    worker = Worker(back, config, tick_interval_s=0, retry_interval_s=0)
-    stop = threading.Event()
-    recording = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    recording.start()
     try:
-        with running(EmailAdapter(settings(smtp_in=SMTP_IN)), bus, front) as adapter:
+        with (
+            recording(back, config) as worker,
+            running(EmailAdapter(settings(smtp_in=SMTP_IN)), bus, front) as adapter,
+        ):
             deliver(adapter, mail(message_id="<kafka.1@contoso.com>"))  # 250: on the topic
             wait_until(lambda: requests(back) == 1, "the worker's record", timeout_s=40)
             deliver(adapter, mail(message_id="<kafka.2@contoso.com>", subject="Re: [REQ-000001] x"))
@@ -47,8 +44,6 @@ def test_mail_reaches_a_ticket_through_the_commands_topic_and_a_worker(
                 timeout_s=40,
             )
     finally:
-        stop.set()
-        recording.join(timeout=30)
         bus.close()
         front.close()
         back.close()

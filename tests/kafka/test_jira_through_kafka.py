@@ -3,7 +3,6 @@ the change is on the topic, keyed by the issue key; a worker records it on the l
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from opsledger.adapters.jira.sync import JiraSync
 from opsledger.adapters.kafka.bus import KafkaBus
 from opsledger.adapters.kafka.config import KafkaConfig
 from opsledger.adapters.kafka.devbroker import free_port
-from opsledger.adapters.kafka.worker import Worker
 from opsledger.core.commands import RecordExternalReference
 
 from opsledger import Engine, FixedClock, Settings
@@ -22,7 +20,7 @@ from tests.dashboard.conftest import serve
 from tests.email.test_email_end_to_end import wait_until
 from tests.jira.standin import ALICE, JiraStandin
 from tests.jira.test_jira_sync import SECRET, jira_settings
-from tests.kafka.conftest import MakeKafkaConfig
+from tests.kafka.conftest import MakeKafkaConfig, recording
 
 
 def test_a_transition_in_jira_reaches_the_ticket_through_the_topic_and_a_worker(
@@ -40,12 +38,8 @@ def test_a_transition_in_jira_reaches_the_ticket_through_the_topic_and_a_worker(
         bus = KafkaBus(config, clock=clock)
         app = create_app(front, bus=bus)
         mount_adapters(app, [JiraAdapter(settings, JiraSync(settings))])
-        worker = Worker(back, config, tick_interval_s=0, retry_interval_s=0)
-        stop = threading.Event()
-        recording = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-        recording.start()
         try:
-            with serve(app) as base:
+            with recording(back, config) as worker, serve(app) as base:
                 jira.subscribe(f"{base}/hooks/jira/main?secret={SECRET}")
                 clock.advance(timedelta(minutes=10))  # JIRA's change is newer than the link
                 jira.transition(key, "Done", as_user=ALICE)
@@ -54,8 +48,6 @@ def test_a_transition_in_jira_reaches_the_ticket_through_the_topic_and_a_worker(
                     lambda: back.get(number)["state"] == "resolved", "the worker", timeout_s=40
                 )
         finally:
-            stop.set()
-            recording.join(timeout=30)
             bus.close()
             front.close()
             back.close()

@@ -8,7 +8,6 @@ incident, exactly as in the embedded mode.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,12 +16,12 @@ from pathlib import Path
 from opsledger.adapters.http.app import create_app, mount_adapters
 from opsledger.adapters.kafka.bus import KafkaBus
 from opsledger.adapters.kafka.config import KafkaConfig
-from opsledger.adapters.kafka.worker import Worker
 from opsledger.adapters.monitoring.receivers import MonitoringAdapter
 from opsledger.core.domain.records import RecordKind
 
 from opsledger import Engine, Settings
 from tests.dashboard.conftest import serve
+from tests.kafka.conftest import recording
 from tests.monitoring.test_alertmanager_end_to_end import alert, notifying, wait_until
 from tests.monitoring.test_monitoring_receivers import MONITORING
 
@@ -36,13 +35,9 @@ def test_alerts_reach_incidents_through_the_kafka_worker(
     bus = KafkaBus(config)
     app = create_app(front, bus=bus)
     mount_adapters(app, [MonitoringAdapter(MONITORING)])
-    worker = Worker(back, config, tick_interval_s=0, retry_interval_s=0)
-    stop = threading.Event()
-    recording = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    recording.start()
     opened = lambda: back.last_number(RecordKind.INCIDENT)  # noqa: E731
     try:
-        with serve(app) as base:
+        with recording(back, config) as worker, serve(app) as base:
             manager = notifying(tmp_path, base)
             try:
                 started = datetime.now(UTC).replace(microsecond=0)
@@ -63,8 +58,6 @@ def test_alerts_reach_incidents_through_the_kafka_worker(
             finally:
                 manager.stop()
     finally:
-        stop.set()
-        recording.join(timeout=30)
         bus.close()
         front.close()
         back.close()
