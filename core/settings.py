@@ -123,6 +123,18 @@ def parse_flag(name: str, value: object) -> bool:
     raise InputError(name, f"{value!r} is not a yes or no")
 
 
+def adapter_config(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """An adapter's settings as JSON-native data: the file ``<prefix>CONFIG`` names, with
+    ``<prefix>ENABLED`` over it; nothing configured is an empty object (a disabled adapter)."""
+    data: dict[str, Any] = {}
+    path = env.get(prefix + "CONFIG", "").strip()
+    if path:
+        data = read_json_config(Path(path), prefix + "CONFIG")
+    if prefix + "ENABLED" in env:
+        data["enabled"] = parse_flag(prefix + "ENABLED", env[prefix + "ENABLED"])
+    return data
+
+
 def read_json_config(path: Path, variable: str) -> dict[str, Any]:
     """The JSON object in an adapter's settings file; errors name the variable that named it."""
     import json

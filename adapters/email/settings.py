@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opsledger.adapters.email.imap import ImapSettings
@@ -21,7 +20,7 @@ from opsledger.adapters.email.smtp_out import SmtpSettings
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import parse_impact, parse_urgency
 from opsledger.core.inbound import INBOUND_KINDS
-from opsledger.core.settings import parse_flag, read_json_config
+from opsledger.core.settings import adapter_config, parse_flag
 
 if TYPE_CHECKING:
     from opsledger.adapters.email.notify import NotifySettings
@@ -199,13 +198,7 @@ class EmailSettings:
         """``OPSLEDGER_EMAIL_CONFIG`` (a JSON file) with ``OPSLEDGER_EMAIL_ENABLED`` over it;
         nothing configured is a disabled adapter."""
         env = os.environ if env is None else env
-        data: dict[str, Any] = {}
-        path = env.get(PREFIX + "CONFIG", "").strip()
-        if path:
-            data = read_json_config(Path(path), PREFIX + "CONFIG")
-        if PREFIX + "ENABLED" in env:
-            data["enabled"] = parse_flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
-        return cls.from_mapping(data, env)
+        return cls.from_mapping(adapter_config(env, PREFIX), env)
 
 
 def address_matches(address: str, entries: tuple[str, ...]) -> bool:

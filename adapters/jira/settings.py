@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from opsledger.core.domain.errors import InputError
-from opsledger.core.settings import parse_flag, read_json_config
+from opsledger.core.settings import adapter_config
 
 PREFIX = "OPSLEDGER_JIRA_"
 DEPLOYMENTS = ("cloud", "server")
@@ -140,13 +139,7 @@ class JiraSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> JiraSettings:
         env = os.environ if env is None else env
-        data: dict[str, Any] = {}
-        path = env.get(PREFIX + "CONFIG")
-        if path:
-            data = read_json_config(Path(path), PREFIX + "CONFIG")
-        if env.get(PREFIX + "ENABLED") is not None:
-            data["enabled"] = parse_flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
-        return cls.from_mapping(data, env=env)
+        return cls.from_mapping(adapter_config(env, PREFIX), env=env)
 
     @classmethod
     def from_mapping(

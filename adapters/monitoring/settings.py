@@ -10,14 +10,13 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from opsledger.core.domain.errors import InputError
 from opsledger.core.domain.priority import parse_impact, parse_urgency
 from opsledger.core.inbound import THRESHOLD_FIELDS
-from opsledger.core.settings import parse_flag, read_json_config
+from opsledger.core.settings import adapter_config, parse_flag
 
 PREFIX = "OPSLEDGER_MONITORING_"
 #: The receivers, each a source with its own secrets: the path under /hooks/monitoring.
@@ -182,12 +181,7 @@ class MonitoringSettings:
         ``SEVERITY`` (JSON), ``FLAP_CHANGES``, ``FLAP_WINDOW_S``, ``STORM_THRESHOLD``,
         ``STORM_WINDOW_S``, and per source ``<SOURCE>_TOKEN`` and ``<SOURCE>_HMAC_SECRET``."""
         env = os.environ if environ is None else environ
-        data: dict[str, Any] = {}
-        path = env.get(PREFIX + "CONFIG", "").strip()
-        if path:
-            data = read_json_config(Path(path), PREFIX + "CONFIG")
-        if PREFIX + "ENABLED" in env:
-            data["enabled"] = parse_flag(PREFIX + "ENABLED", env[PREFIX + "ENABLED"])
+        data = adapter_config(env, PREFIX)
         for suffix, name in (
             ("RESOLVE_RULE", "resolve_rule"),
             ("CORRELATE_BY", "correlate_by"),
