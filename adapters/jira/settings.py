@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opsledger.core.domain.errors import InputError
-from opsledger.core.settings import adapter_config
+from opsledger.core.settings import adapter_config, parse_flag
 
 PREFIX = "OPSLEDGER_JIRA_"
 DEPLOYMENTS = ("cloud", "server")
@@ -151,7 +151,7 @@ class JiraSettings:
             raise InputError("jira", "settings must be a JSON object")
         sites = {name: _site(name, spec, env) for name, spec in _obj(data, "sites").items()}
         rules = tuple(_rule(i, spec, sites) for i, spec in enumerate(_list(data, "rules")))
-        enabled = bool(data.get("enabled", False))
+        enabled = parse_flag("enabled", data.get("enabled", False))
         if enabled and not rules:
             raise InputError("rules", "an enabled JIRA adapter needs at least one rule")
         ticket_url = data.get("ticket_url")

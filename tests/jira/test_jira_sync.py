@@ -506,3 +506,10 @@ def test_a_late_webhook_does_not_undo_a_newer_change_made_here(linked: Linked) -
     drain_all(linked)  # the 09:05 resolution reaches JIRA
     assert linked.ticket(number)["state"] == "resolved"
     assert linked.jira.issue(key)["fields"]["status"]["name"] == "Done"
+
+
+def test_enabled_in_the_settings_file_is_read_as_yes_or_no() -> None:
+    assert not JiraSettings.from_mapping({"enabled": "false"}).enabled
+    with pytest.raises(InputError) as refused:
+        JiraSettings.from_mapping({"enabled": "maybe"})
+    assert refused.value.field == "enabled"
