@@ -58,12 +58,16 @@ _state: dict[str, Any] = {}
 
 def configured() -> JiraSettings:
     """``JiraSettings.from_env()`` and its sync, built once per process."""
+    found = _state.get("settings")  # read without the lock: asked for every recorded event
+    if isinstance(found, JiraSettings):
+        return found
     with _lock:
         if "settings" not in _state:
             settings = JiraSettings.from_env()
-            _state["settings"], _state["sync"] = settings, JiraSync(settings)
-        found: JiraSettings = _state["settings"]
-        return found
+            _state["sync"] = JiraSync(settings)  # first: whoever sees the settings finds it
+            _state["settings"] = settings
+        kept: JiraSettings = _state["settings"]
+        return kept
 
 
 def _sync() -> JiraSync:
