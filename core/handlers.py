@@ -314,17 +314,31 @@ def external_reference(cmd: c.RecordExternalReference, u: Unit) -> str:
     the other side's later reports (a JIRA webhook) find the record from the log."""
     t = u.load(cmd.ticket, LedgerRecord)
     t.record_external_reference(cmd.system, cmd.reference, actor=u.actor, at=u.at)
+    link_reference(u, cmd.system, cmd.reference, t, u.at)
+    return t.number
+
+
+def link_reference(
+    u: Unit, system: str, reference: str, record: LedgerRecord, at: datetime
+) -> None:
+    """From now on ``system``'s ``reference`` (a Message-ID, a JIRA key) means ``record``: a
+    correlation the outside system's later reports find it by."""
 
     def start() -> Correlation:
-        return Correlation(
-            source=cmd.system, external_id=cmd.reference, actor=u.actor, timestamp=u.at
-        )
+        return Correlation(source=system, external_id=reference, actor=u.actor, timestamp=at)
 
-    found = u.find(correlation_id(cmd.system, cmd.reference), start)
+    found = u.find(correlation_id(system, reference), start)
     if not isinstance(found, Correlation):
-        raise TypeError(f"the correlation of {cmd.reference!r} is not a Correlation")
-    found.link(t.number, actor=u.actor, at=u.at)
-    return t.number
+        raise TypeError(f"the correlation of {reference!r} is not a Correlation")
+    found.link(record.number, actor=u.actor, at=at)
+
+
+def referenced_ticket(u: Unit, system: str, reference: str) -> Ticket | None:
+    """The ticket ``system``'s ``reference`` means now, or None (never linked)."""
+    found = u.find(correlation_id(system, reference))
+    if not isinstance(found, Correlation) or found.ticket is None:
+        return None
+    return u.load(found.ticket, Ticket)
 
 
 @handles(c.RecordSatisfaction)

@@ -13,11 +13,18 @@ import copy
 from typing import Any
 
 from opsledger.core import commands as c
-from opsledger.core.domain.correlation import Correlation, correlation_id
 from opsledger.core.domain.errors import InputError, NotFoundError
 from opsledger.core.domain.records import LedgerRecord, Relation, parse_number
 from opsledger.core.domain.ticket import Ticket, TicketState
-from opsledger.core.handlers import Unit, _link, _open_ticket, _optional_instant, handles
+from opsledger.core.handlers import (
+    Unit,
+    _link,
+    _open_ticket,
+    _optional_instant,
+    handles,
+    link_reference,
+    referenced_ticket,
+)
 
 #: The correlation source of Message-IDs (mail received and notifications sent).
 MAIL_SOURCE = "email"
@@ -83,7 +90,9 @@ def notification(cmd: c.RecordNotification, u: Unit) -> str:
         actor=u.actor, at=u.at,
     )  # fmt: skip
     if cmd.outcome == "sent" and cmd.message_id:
-        _thread(u, cmd.message_id, t)  # a reply to the notification finds its ticket
+        link_reference(
+            u, MAIL_SOURCE, cmd.message_id, t, u.at
+        )  # a reply to the notification finds its ticket
     return t.number
 
 
@@ -144,13 +153,6 @@ def _check(cmd: c.IngestMail) -> None:
         raise InputError("survey_score", f"{score!r} is not a whole number from 1 to 5")
 
 
-def _ticket_of(u: Unit, message_id: str) -> Ticket | None:
-    found = u.find(correlation_id(MAIL_SOURCE, message_id))
-    if not isinstance(found, Correlation) or found.ticket is None:
-        return None
-    return u.load(found.ticket, Ticket)
-
-
 def _threaded(cmd: c.IngestMail, u: Unit) -> Ticket | None:
     """The ticket the mail answers: its subject's token, else a Message-ID it refers to."""
     if cmd.token:
@@ -162,24 +164,10 @@ def _threaded(cmd: c.IngestMail, u: Unit) -> Ticket | None:
         if isinstance(found, Ticket):
             return found
     for ref in cmd.thread:
-        ticket = _ticket_of(u, ref)
+        ticket = referenced_ticket(u, MAIL_SOURCE, ref)
         if ticket is not None:
             return ticket
     return None
-
-
-def _thread(u: Unit, message_id: str, ticket: Ticket) -> None:
-    """From now on ``message_id`` means ``ticket`` (replies to it thread there)."""
-
-    def start() -> Correlation:
-        return Correlation(
-            source=MAIL_SOURCE, external_id=message_id, actor=u.actor, timestamp=u.at
-        )
-
-    found = u.find(correlation_id(MAIL_SOURCE, message_id), start)
-    if not isinstance(found, Correlation):
-        raise TypeError(f"the correlation of {message_id!r} is not a Correlation")
-    found.link(ticket.number, actor=u.actor, at=u.at)
 
 
 def _record(cmd: c.IngestMail, u: Unit, ticket: Ticket) -> None:
@@ -194,7 +182,7 @@ def _record(cmd: c.IngestMail, u: Unit, ticket: Ticket) -> None:
         actor=u.actor,
         at=max(u.at, ticket.modified_on),
     )
-    _thread(u, cmd.message_id, ticket)
+    link_reference(u, MAIL_SOURCE, cmd.message_id, ticket, u.at)
 
 
 def _reply(cmd: c.IngestMail, u: Unit, ticket: Ticket) -> None:
@@ -221,7 +209,7 @@ def _survey_answer(cmd: c.IngestMail, u: Unit, ticket: Ticket) -> str:
 def _bounce(cmd: c.IngestMail, u: Unit) -> str:
     """A delivery failure of one of our notifications, recorded on its ticket."""
     assert cmd.bounced_message_id is not None  # _check
-    ticket = _ticket_of(u, cmd.bounced_message_id)
+    ticket = referenced_ticket(u, MAIL_SOURCE, cmd.bounced_message_id)
     if ticket is None:
         raise NotFoundError("notification", cmd.bounced_message_id)
     ticket.record_notification(

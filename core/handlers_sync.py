@@ -10,12 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from opsledger.core import commands as c
-from opsledger.core.domain.correlation import Correlation, correlation_id
 from opsledger.core.domain.errors import DomainError, InputError, NotFoundError
 from opsledger.core.domain.priority import Priority
 from opsledger.core.domain.ticket import ALLOWED_FROM, Ticket, TicketState
 from opsledger.core.domain.tickets import Problem
-from opsledger.core.handlers import Unit, _optional_instant, handles
+from opsledger.core.handlers import (
+    Unit,
+    _optional_instant,
+    handles,
+    link_reference,
+    referenced_ticket,
+)
 
 #: Where an inbound ``state`` may take a ticket.
 TARGET_STATES = ("in_progress", "on_hold", "resolved", "closed", "cancelled")
@@ -45,15 +50,15 @@ def apply_external_change(cmd: c.ApplyExternalChange, u: Unit) -> str:
             Priority(cmd.priority)
         except ValueError:
             raise InputError("priority", f"{cmd.priority!r} is not P1, P2, P3 or P4") from None
-    t = _linked_ticket(u, cmd.system, cmd.reference)
+    t = referenced_ticket(u, cmd.system, cmd.reference)
     if t is None and cmd.previous_reference:
-        t = _linked_ticket(u, cmd.system, cmd.previous_reference)
+        t = referenced_ticket(u, cmd.system, cmd.previous_reference)
     if t is None:
         raise NotFoundError("ticket", f"{cmd.system} {cmd.reference} is linked to no ticket")
     at = max(u.at, t.modified_on)  # a late delivery still reads forwards in the history
     if cmd.reference not in t.external_ref(cmd.system):  # moved: it answers to the new key
         t.record_external_reference(cmd.system, cmd.reference, actor=u.actor, at=at)
-        _follow(u, cmd.system, cmd.reference, t, at)
+        link_reference(u, cmd.system, cmd.reference, t, at)
     # A field newer than its last write is written as of ``occurred`` even when the ticket
     # could not follow (a note then says so): the other side wrote last, and an older
     # delivery arriving later must not win over it.
@@ -82,25 +87,6 @@ def apply_external_change(cmd: c.ApplyExternalChange, u: Unit) -> str:
             comment_body=cmd.comment_body if comment else None, actor=u.actor, at=at,
         )  # fmt: skip
     return t.number
-
-
-def _linked_ticket(u: Unit, system: str, reference: str) -> Ticket | None:
-    found = u.find(correlation_id(system, reference))
-    if not isinstance(found, Correlation) or found.ticket is None:
-        return None
-    return u.load(found.ticket, Ticket)
-
-
-def _follow(u: Unit, system: str, reference: str, t: Ticket, at: datetime) -> None:
-    """From now on ``reference`` means ``t`` (the other side's reports find it)."""
-
-    def start() -> Correlation:
-        return Correlation(source=system, external_id=reference, actor=u.actor, timestamp=at)
-
-    found = u.find(correlation_id(system, reference), start)
-    if not isinstance(found, Correlation):
-        raise TypeError(f"the correlation of {reference!r} is not a Correlation")
-    found.link(t.number, actor=u.actor, at=at)
 
 
 def _newer(t: Ticket, system: str, field: str, occurred: datetime) -> bool:
